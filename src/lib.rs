@@ -1,0 +1,19 @@
+//! slm-quant measures what each GGUF quantization of a small language model costs (speed,
+//! memory) and what it loses (quality), and records the results in a model registry.
+
+pub mod cli;
+pub mod engine;
+pub mod fetch;
+pub mod hardware;
+pub mod measure;
+pub mod memory;
+pub mod perf;
+pub mod printer;
+pub mod profile;
+pub mod quant;
+pub mod quantize;
+pub mod registry;
+pub mod report;
+pub mod stats;
+pub mod sweep;
+pub mod text;

@@ -1,0 +1,248 @@
+//! `slm-quant bench`: measures each selected quant of a profile in its own child process and
+//! writes each result into the registry as soon as that quant finishes.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::ProgressBar;
+
+use crate::fetch;
+use crate::printer::Printer;
+use crate::profile::{BenchSettings, Profile};
+use crate::quant::QuantLabel;
+use crate::registry::{ModelHeader, QuantEntry, Registry};
+use crate::report::SweepRow;
+
+/// Prefix of the progress lines a measuring process prints on stdout.
+pub const PROGRESS_PREFIX: &str = "progress: ";
+
+/// Lines of a failed child's log kept for its error message.
+const LOG_TAIL_LINES: usize = 12;
+
+/// Which quants of the profile to measure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuantSelection {
+    All,
+    Only(Vec<QuantLabel>),
+}
+
+/// A resolved `bench` request.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub profile_path: PathBuf,
+    pub profile: Profile,
+    pub quants: Vec<QuantLabel>,
+    pub settings: BenchSettings,
+    pub registry_path: PathBuf,
+    /// `tracing` filter handed to each measuring process.
+    pub log_filter: String,
+}
+
+impl SweepPlan {
+    /// Loads the profile and checks the selection against it.
+    pub fn new(
+        profile_path: &Path,
+        selection: &QuantSelection,
+        overrides: impl FnOnce(&mut BenchSettings),
+        registry_path: &Path,
+        log_filter: String,
+    ) -> Result<SweepPlan> {
+        let profile = Profile::load(profile_path)?;
+        let quants = match selection {
+            QuantSelection::All => profile.quants.iter().map(|q| q.label).collect(),
+            QuantSelection::Only(labels) => {
+                for label in labels {
+                    profile.quant(*label).map_err(anyhow::Error::msg)?;
+                }
+                labels.clone()
+            }
+        };
+        let mut settings = profile.bench.clone();
+        overrides(&mut settings);
+        settings
+            .validate()
+            .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
+
+        Ok(SweepPlan {
+            profile_path: profile_path.to_path_buf(),
+            profile,
+            quants,
+            settings,
+            registry_path: registry_path.to_path_buf(),
+            log_filter,
+        })
+    }
+
+    fn header(&self) -> ModelHeader {
+        ModelHeader {
+            id: self.profile.id.clone(),
+            display_name: self.profile.display_name.clone(),
+            notes: self.profile.notes.clone(),
+            source: self.profile.source.clone(),
+        }
+    }
+}
+
+/// Runs the sweep and returns one row per quant, measured or failed.
+pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
+    // A registry that cannot be read stops the sweep before any measuring starts, so it is
+    // never overwritten and no measurement is wasted.
+    Registry::load(&plan.registry_path)?;
+
+    let mut rows = Vec::new();
+    for &label in &plan.quants {
+        let bar = printer.quant_bar(label.as_str());
+        let outcome = measure_one(plan, label, &bar, printer);
+        bar.finish_and_clear();
+
+        let row = match outcome {
+            Ok(entry) => {
+                record(plan, label, entry.clone())?;
+                printer.status(&format!(
+                    "{label}: measured, registry {} updated",
+                    plan.registry_path.display()
+                ));
+                SweepRow::measured(&plan.profile.id, label.as_str(), entry)
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                printer.line(&format!("error: quant {label} failed: {message}"));
+                SweepRow::failed(&plan.profile.id, label.as_str(), message)
+            }
+        };
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Stores one quant's block, re-reading the registry first so that entries written by
+/// anyone else since the sweep started are kept.
+fn record(plan: &SweepPlan, label: QuantLabel, entry: QuantEntry) -> Result<()> {
+    let mut registry = Registry::load(&plan.registry_path)?;
+    registry.upsert_quant(plan.header(), label.as_str(), entry);
+    registry.save(&plan.registry_path)
+}
+
+fn measure_one(
+    plan: &SweepPlan,
+    label: QuantLabel,
+    bar: &ProgressBar,
+    printer: &Printer,
+) -> Result<QuantEntry> {
+    let spec = plan.profile.quant(label).map_err(anyhow::Error::msg)?;
+    bar.set_message("locating file");
+    let resolved = fetch::resolve(&plan.profile, spec)?;
+    tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
+    run_child(plan, &resolved.path, bar, printer)
+}
+
+/// Starts `slm-quant measure` for one file and reads back its result.
+fn run_child(
+    plan: &SweepPlan,
+    model_file: &Path,
+    bar: &ProgressBar,
+    printer: &Printer,
+) -> Result<QuantEntry> {
+    let exe = std::env::current_exe().context("cannot find the slm-quant executable")?;
+    let result_file = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+    let settings_json = serde_json::to_string(&plan.settings)?;
+
+    let mut child = Command::new(exe)
+        .arg("measure")
+        .arg("--model-file")
+        .arg(model_file)
+        .arg("--settings-json")
+        .arg(&settings_json)
+        .arg("--result")
+        .arg(result_file.path())
+        .env("RUST_LOG", &plan.log_filter)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start the measuring process")?;
+
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let stderr_thread = {
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let tail = Arc::clone(&tail);
+        let printer = printer.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                printer.line(&line);
+                let mut tail = tail.lock().expect("log tail lock");
+                if tail.len() == LOG_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        })
+    };
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(message) = line.strip_prefix(PROGRESS_PREFIX) {
+            bar.set_message(message.to_string());
+        }
+    }
+    let status = child.wait().context("lost the measuring process")?;
+    let _ = stderr_thread.join();
+
+    if !status.success() {
+        let tail: Vec<String> = tail
+            .lock()
+            .expect("log tail lock")
+            .iter()
+            .cloned()
+            .collect();
+        bail!("{}", describe_failure(status, &tail));
+    }
+    let text = std::fs::read_to_string(result_file.path())
+        .context("the measuring process wrote no result")?;
+    serde_json::from_str(&text).context("the measuring process wrote an unreadable result")
+}
+
+fn describe_failure(status: ExitStatus, tail: &[String]) -> String {
+    let how = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(6)) => "was aborted (SIGABRT), as llama.cpp does on a damaged file".into(),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => "ended abnormally".into(),
+    };
+    let last_error = tail
+        .iter()
+        .rev()
+        .find(|line| line.contains("error"))
+        .or(tail.last());
+    match last_error {
+        Some(line) => format!(
+            "the measuring process {how}; last log line: {}",
+            line.trim()
+        ),
+        None => format!("the measuring process {how}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abort_is_described() {
+        let status = ExitStatus::from_raw(6);
+        let text = describe_failure(status, &["llama.cpp: error: bad tensor".into()]);
+        assert!(text.contains("SIGABRT"), "{text}");
+        assert!(text.contains("bad tensor"), "{text}");
+    }
+
+    #[test]
+    fn exit_code_is_described() {
+        let status = ExitStatus::from_raw(2 << 8);
+        let text = describe_failure(status, &[]);
+        assert_eq!(text, "the measuring process exited with code 2");
+    }
+}
