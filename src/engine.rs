@@ -176,6 +176,12 @@ impl Model {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// Text of one token, with special tokens such as `<|im_start|>` spelled out.
+    pub fn token_text(&self, token: LlamaToken) -> String {
+        let bytes = self.model.vocab().token_to_piece(token, true, None);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The BOS token when the vocabulary adds one at the start of a sequence.
     pub fn bos(&self) -> Option<LlamaToken> {
         let vocab = self.model.vocab();

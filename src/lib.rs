@@ -1,6 +1,7 @@
 //! slm-quant measures what each GGUF quantization of a small language model costs (speed,
 //! memory) and what it loses (quality), and records the results in a model registry.
 
+pub mod chat;
 pub mod cli;
 pub mod engine;
 pub mod fetch;
@@ -9,6 +10,7 @@ pub mod measure;
 pub mod memory;
 pub mod perf;
 pub mod printer;
+pub mod probes;
 pub mod profile;
 pub mod quant;
 pub mod quantize;
