@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::Engine;
-use crate::measure;
+use crate::measure::{self, MeasureRequest};
 use crate::printer::{Printer, Verbosity};
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quant::QuantLabel;
@@ -144,11 +144,9 @@ struct QuantizeArgs {
 
 #[derive(Debug, Args)]
 struct MeasureArgs {
+    /// What to measure, as JSON.
     #[arg(long)]
-    model_file: PathBuf,
-    /// Bench settings as JSON.
-    #[arg(long)]
-    settings_json: String,
+    request_json: String,
     /// File the quant's registry block is written to, as JSON.
     #[arg(long)]
     result: PathBuf,
@@ -236,9 +234,9 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
 }
 
 fn measure_command(args: MeasureArgs) -> Result<u8> {
-    let settings: BenchSettings =
-        serde_json::from_str(&args.settings_json).context("invalid --settings-json")?;
-    let entry = measure::measure_quant(&args.model_file, &settings, |message| {
+    let request: MeasureRequest =
+        serde_json::from_str(&args.request_json).context("invalid --request-json")?;
+    let entry = measure::measure_quant(&request, |message| {
         println!("{PROGRESS_PREFIX}{message}");
         let _ = std::io::stdout().flush();
     })?;

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{Engine, SessionSettings};
@@ -19,16 +20,24 @@ use crate::perf;
 use crate::profile::BenchSettings;
 use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord};
 
+/// Everything a measuring process is asked to do for one quant. `bench` builds it from the
+/// profile and the command line and hands it to the child as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasureRequest {
+    pub model_file: PathBuf,
+    pub settings: BenchSettings,
+}
+
 /// Version of the llama-cpp-2 crate this build links, as pinned in Cargo.toml.
 pub const LLAMA_CPP_2_VERSION: &str = "0.1.160";
 
-/// Measures the GGUF at `model_file` with `settings`, reporting progress through
-/// `on_progress`.
+/// Measures the GGUF of `request`, reporting progress through `on_progress`.
 pub fn measure_quant(
-    model_file: &Path,
-    settings: &BenchSettings,
+    request: &MeasureRequest,
     mut on_progress: impl FnMut(&str),
 ) -> Result<QuantEntry> {
+    let model_file = request.model_file.as_path();
+    let settings = &request.settings;
     let sampler = AnonPeakSampler::start();
     let engine = Engine::init()?;
 

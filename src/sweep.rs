@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::ProgressBar;
 
 use crate::fetch;
+use crate::measure::MeasureRequest;
 use crate::printer::Printer;
 use crate::profile::{BenchSettings, Profile};
 use crate::quant::QuantLabel;
@@ -150,14 +151,16 @@ fn run_child(
 ) -> Result<QuantEntry> {
     let exe = std::env::current_exe().context("cannot find the slm-quant executable")?;
     let result_file = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
-    let settings_json = serde_json::to_string(&plan.settings)?;
+    let request = MeasureRequest {
+        model_file: model_file.to_path_buf(),
+        settings: plan.settings.clone(),
+    };
+    let request_json = serde_json::to_string(&request)?;
 
     let mut child = Command::new(exe)
         .arg("measure")
-        .arg("--model-file")
-        .arg(model_file)
-        .arg("--settings-json")
-        .arg(&settings_json)
+        .arg("--request-json")
+        .arg(&request_json)
         .arg("--result")
         .arg(result_file.path())
         .env("RUST_LOG", &plan.log_filter)
