@@ -26,6 +26,10 @@ pub struct Profile {
     pub quants: Vec<QuantSpec>,
     #[serde(default)]
     pub bench: BenchSettings,
+    /// The source as written in the file, before a relative folder was resolved; this is what
+    /// the registry records, so it holds no path of the measuring machine.
+    #[serde(skip)]
+    pub declared_source: Option<Source>,
 }
 
 /// Where a profile's GGUF files come from.
@@ -119,6 +123,7 @@ impl Profile {
             toml::from_str(&text).map_err(|error| invalid(error.to_string()))?;
         profile.validate().map_err(invalid)?;
 
+        profile.declared_source = Some(profile.source.clone());
         if let Source::Directory { path: dir } = &mut profile.source {
             if dir.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));

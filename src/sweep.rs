@@ -84,7 +84,11 @@ impl SweepPlan {
             id: self.profile.id.clone(),
             display_name: self.profile.display_name.clone(),
             notes: self.profile.notes.clone(),
-            source: self.profile.source.clone(),
+            source: self
+                .profile
+                .declared_source
+                .clone()
+                .unwrap_or(self.profile.source.clone()),
         }
     }
 }
