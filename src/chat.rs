@@ -66,7 +66,7 @@ impl ChatTemplate {
         &self.source
     }
 
-    /// Whether the template reads a `tools` variable, so tool definitions can be passed to
+    /// Returns whether the template reads a `tools` variable, so tool definitions can be passed to
     /// it instead of being described in a system prompt.
     pub fn supports_tools(&self) -> bool {
         self.source.contains("tools")

@@ -144,7 +144,7 @@ struct QuantizeArgs {
 
 #[derive(Debug, Args)]
 struct MeasureArgs {
-    /// What to measure, as JSON.
+    /// Measurement request as JSON.
     #[arg(long)]
     request_json: String,
     /// File the quant's registry block is written to, as JSON.

@@ -27,12 +27,12 @@ pub struct Profile {
     #[serde(default)]
     pub bench: BenchSettings,
     /// The source as written in the file, before a relative folder was resolved; this is what
-    /// the registry records, so it holds no path of the measuring machine.
+    /// the registry records, so it contains no path of the measuring machine.
     #[serde(skip)]
     pub declared_source: Option<Source>,
 }
 
-/// Where a profile's GGUF files come from.
+/// Origin of a profile's GGUF files.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Source {
@@ -60,7 +60,7 @@ pub struct QuantSpec {
     pub file: Option<String>,
 }
 
-/// How each quant is measured. Every field has a default, so a profile may omit the table.
+/// Settings of the speed runs. Every field has a default, so a profile may omit the table.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BenchSettings {
@@ -161,7 +161,7 @@ impl Profile {
         self.bench.validate()
     }
 
-    /// The declared quant with this label, or an error listing the declared ones.
+    /// Returns the declared quant with this label, or an error listing the declared ones.
     pub fn quant(&self, label: QuantLabel) -> Result<&QuantSpec, String> {
         self.quants
             .iter()

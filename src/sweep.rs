@@ -25,7 +25,7 @@ pub const PROGRESS_PREFIX: &str = "progress: ";
 /// Lines of a failed child's log kept for its error message.
 const LOG_TAIL_LINES: usize = 12;
 
-/// Which quants of the profile to measure.
+/// Selection of the profile's quants to measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuantSelection {
     All,

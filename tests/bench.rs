@@ -28,7 +28,7 @@ fn schema_errors(registry: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A registry that already holds another model, copied into `dir`.
+/// A registry that already contains another model, copied into `dir`.
 fn earlier_registry(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("models.json");
     std::fs::copy(

@@ -22,7 +22,7 @@ pub trait ProbeBackend {
     /// Tokens of `text` with the model's tokenizer, without BOS.
     fn count_tokens(&self, text: &str) -> Result<usize>;
 
-    /// The model's chat template, if its GGUF has one.
+    /// Returns the model's chat template, if its GGUF has one.
     fn chat_template(&self) -> Option<ChatTemplate>;
 
     /// Greedily completes an already rendered prompt, generating at most `max_tokens` and
