@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -161,7 +161,8 @@ fn run_child(
     };
     let request_json = serde_json::to_string(&request)?;
 
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("measure")
         .arg("--request-json")
         .arg(&request_json)
@@ -170,7 +171,17 @@ fn run_child(
         .env("RUST_LOG", &plan.log_filter)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
+    // async-signal-safe. It makes the kernel kill the child when slm-quant dies, so a killed
+    // sweep leaves no measuring process behind.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .context("cannot start the measuring process")?;
 

@@ -357,3 +357,82 @@ fn quantize_rejects_a_non_gguf_input() {
     assert!(stderr.contains("not a GGUF file"), "{stderr}");
     assert!(!dir.path().join("out.gguf").exists());
 }
+
+/// Pids of the processes whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The parent pid is the second field after the parenthesised command name.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after_name.split(' ').nth(1).unwrap().parse().unwrap();
+        if ppid == parent {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+#[test]
+fn killed_sweep_leaves_no_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = common::write_demo_profile(dir.path());
+    let registry = dir.path().join("models.json");
+    let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_slm-quant"))
+        .args([
+            "bench",
+            "--quant",
+            "Q8_0",
+            "--output-lengths",
+            "4000",
+            "--runs",
+            "1",
+        ])
+        .args([
+            "--context-lengths",
+            "64",
+            "--profile",
+            profile.to_str().unwrap(),
+        ])
+        .args(["--registry", registry.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let child = loop {
+        if let Some(&pid) = children_of(parent.id()).first() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no measuring process started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Path::new(&format!("/proc/{child}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        if state.contains(") Z ") {
+            break; // exited, waiting to be reaped by init
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "measuring process {child} outlived its parent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !registry.exists(),
+        "nothing was measured, so nothing was written"
+    );
+}
