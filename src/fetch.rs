@@ -1,4 +1,13 @@
-//! Finds the GGUF file of each declared quant in the profile's source.
+//! Finds the GGUF file of each declared quant in the profile's source, downloading it first
+//! when the source is a Hugging Face Hub repository.
+
+pub mod choice;
+pub mod config;
+mod derive;
+pub mod hub;
+pub mod hub_quant;
+pub mod integrity;
+pub mod split;
 
 use std::path::{Path, PathBuf};
 
@@ -6,23 +15,56 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::profile::{Profile, QuantSpec, Source};
 use crate::quant::QuantLabel;
+use crate::registry::{DerivedFrom, FileRecord};
 
 /// The local file a quant will be measured from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedQuant {
     pub label: QuantLabel,
+    /// The file llama.cpp is given: shard 1 of a split model.
     pub path: PathBuf,
+    /// Where the file came from on the Hub; absent for a directory source.
+    pub hub: Option<HubOrigin>,
 }
 
-/// Locates the file of `quant` in the profile's source.
+/// Provenance of a quant fetched from (or derived from a file of) a Hub repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubOrigin {
+    pub repo: String,
+    /// The commit the profile's revision pointed to.
+    pub revision: String,
+    /// Repository paths of the quant's files in shard order, or the derived file's name.
+    pub files: Vec<String>,
+    /// Bytes of all files together.
+    pub bytes: u64,
+    /// SHA-256 of the file, or of a split's shards concatenated in order.
+    pub sha256: String,
+    pub derived_from: Option<DerivedFrom>,
+}
+
+impl ResolvedQuant {
+    /// Adds where the file came from to the registry record the measuring process wrote.
+    pub fn annotate(&self, record: &mut FileRecord) {
+        let Some(origin) = &self.hub else {
+            return;
+        };
+        record.repo = Some(origin.repo.clone());
+        record.revision = Some(origin.revision.clone());
+        record.name = origin.files[0].clone();
+        record.shards = (origin.files.len() > 1).then(|| origin.files.clone());
+        record.derived_from = origin.derived_from.clone();
+    }
+}
+
+/// Locates the file of `quant` in the profile's source. A Hub source is read with the
+/// settings of the `HF_*` environment variables.
 pub fn resolve(profile: &Profile, quant: &QuantSpec) -> Result<ResolvedQuant> {
     match &profile.source {
         Source::Directory { path } => resolve_in_directory(path, quant),
-        Source::Hub { repo, .. } => bail!(
-            "profile `{}` reads quants from the Hugging Face Hub repository `{repo}`, which this \
-             build cannot download from; download the files and point a `directory` source at them",
-            profile.id
-        ),
+        Source::Hub { repo, revision } => {
+            let source = hub_quant::HubSource { repo, revision };
+            hub_quant::resolve(&config::HubConfig::from_env(), source, profile, quant)
+        }
     }
 }
 
@@ -39,6 +81,7 @@ fn resolve_in_directory(dir: &Path, quant: &QuantSpec) -> Result<ResolvedQuant> 
         return Ok(ResolvedQuant {
             label: quant.label,
             path,
+            hub: None,
         });
     }
 
@@ -51,6 +94,7 @@ fn resolve_in_directory(dir: &Path, quant: &QuantSpec) -> Result<ResolvedQuant> 
         [one] => Ok(ResolvedQuant {
             label: quant.label,
             path: dir.join(one),
+            hub: None,
         }),
         [] => bail!(
             "no GGUF file for quant {} in {}; files there: {}",
@@ -147,6 +191,7 @@ mod tests {
         QuantSpec {
             label: label(text),
             file: file.map(String::from),
+            derive_from: None,
         }
     }
 

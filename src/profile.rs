@@ -54,6 +54,10 @@ pub struct QuantSpec {
     /// Exact file name inside the source; when absent the file is found by its label.
     #[serde(default)]
     pub file: Option<String>,
+    /// Quant to build this one from with `slm-quant quantize` when a Hub repository does
+    /// not publish it.
+    #[serde(default)]
+    pub derive_from: Option<QuantLabel>,
 }
 
 /// How each quant is measured. Every field has a default, so a profile may omit the table.
@@ -152,6 +156,9 @@ impl Profile {
             if let Some(file) = &quant.file {
                 check_file_name(file)?;
             }
+            if let Some(from) = quant.derive_from {
+                check_derive_from(self, quant.label, from)?;
+            }
         }
         self.bench.validate()
     }
@@ -191,6 +198,20 @@ impl BenchSettings {
         }
         Ok(())
     }
+}
+
+/// Rejects a `derive_from` that a source cannot honour.
+fn check_derive_from(profile: &Profile, label: QuantLabel, from: QuantLabel) -> Result<(), String> {
+    if from == label {
+        return Err(format!("quant {label} cannot be derived from itself"));
+    }
+    if !matches!(profile.source, Source::Hub { .. }) {
+        return Err(format!(
+            "quant {label} has `derive_from`, which only a `hub` source supports; for a \
+             directory, build the file with `slm-quant quantize` and name it with `file`"
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects file names that could point outside the model's folder.

@@ -139,7 +139,9 @@ fn measure_one(
     bar.set_message("locating file");
     let resolved = fetch::resolve(&plan.profile, spec)?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
-    run_child(plan, &resolved.path, bar, printer)
+    let mut entry = run_child(plan, &resolved.path, bar, printer)?;
+    resolved.annotate(&mut entry.file);
+    Ok(entry)
 }
 
 /// Starts `slm-quant measure` for one file and reads back its result.
