@@ -609,3 +609,172 @@ fn dotdot_name_never_leaves_cache() {
         "{everything:?}"
     );
 }
+
+/// Runs `slm-quant` with the Hub variables of `sandbox` and no proxy, so every request goes
+/// to the test Hub.
+fn run_cli(sandbox: &Sandbox, endpoint: &str, token: &str, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_slm-quant"));
+    command
+        .args(args)
+        .current_dir(sandbox.dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN_PATH");
+    for proxy in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        command.env_remove(proxy);
+    }
+    for (name, value) in sandbox.vars(endpoint, Some(token), false) {
+        command.env(name, value);
+    }
+    command.output().expect("slm-quant runs")
+}
+
+const SHORT_SETTINGS: &[&str] = &[
+    "--output-lengths",
+    "8",
+    "--context-lengths",
+    "64",
+    "--runs",
+    "1",
+    "--warmup-runs",
+    "0",
+    "--threads",
+    "2",
+    "--no-progress",
+    "-v",
+];
+
+#[test]
+fn bench_pulls_measures_and_derives() {
+    let demo = |label: &str| Content::File(common::demo_file(label));
+    let q8 = ServedFile::lfs("SmolLM2-135M-Instruct-Q8_0.gguf", demo("Q8_0"));
+    let q4_k_m = ServedFile::lfs("SmolLM2-135M-Instruct-Q4_K_M.gguf", demo("Q4_K_M"));
+    let q4_1 = ServedFile::lfs(
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        Content::File(common::demo_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")),
+    );
+    let shas: Vec<(&str, String)> = vec![
+        ("Q8_0", q8.sha256().to_string()),
+        ("Q4_K_M", q4_k_m.sha256().to_string()),
+        ("Q4_1", q4_1.sha256().to_string()),
+    ];
+    let hub = TestHub::start(vec![(
+        REPO,
+        public(vec![
+            ServedFile::plain("README.md", b"# tiny"),
+            q4_1,
+            ServedFile::plain("SmolLM2-135M-Instruct-Q5_0.gguf", HTML_PAGE),
+            q8,
+            q4_k_m,
+        ]),
+    )]);
+    let sandbox = Sandbox::new();
+    let profile_path = sandbox.dir.path().join("tiny.toml");
+    std::fs::write(
+        &profile_path,
+        format!(
+            "id = \"tiny\"\ndisplay_name = \"Tiny\"\n\n[source]\nkind = \"hub\"\nrepo = \"{REPO}\"\n\n\
+             [[quant]]\nlabel = \"Q8_0\"\n\n[[quant]]\nlabel = \"Q4_K_M\"\n\n\
+             [[quant]]\nlabel = \"Q4_1\"\n\n[[quant]]\nlabel = \"Q5_0\"\n\n\
+             [[quant]]\nlabel = \"Q4_0\"\nderive_from = \"Q8_0\"\n"
+        ),
+    )
+    .unwrap();
+    let registry_path = sandbox.dir.path().join("registry.json");
+    let token = "hf_endToEndSecret789";
+    let profile_arg = profile_path.display().to_string();
+    let registry_arg = registry_path.display().to_string();
+    let mut args = vec![
+        "bench",
+        "--profile",
+        &profile_arg,
+        "--registry",
+        &registry_arg,
+    ];
+    args.extend_from_slice(SHORT_SETTINGS);
+
+    // A first run writes one quant, which is then filed under another model id so the
+    // second run has an earlier entry to keep.
+    let mut first = args.clone();
+    first.extend(["--quant", "Q4_1"]);
+    let output = run_cli(&sandbox, &hub.url, token, &first);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&registry_path).unwrap()).unwrap();
+    let mut earlier = registry["models"]["tiny"].take();
+    earlier["id"] = "earlier-model".into();
+    registry["models"] = serde_json::json!({ "earlier-model": earlier });
+    std::fs::write(&registry_path, registry.to_string()).unwrap();
+
+    let mut second = args.clone();
+    second.push("--all-quants");
+    let output = run_cli(&sandbox, &hub.url, token, &second);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("quant Q5_0 failed")
+            && stderr.contains("is not a GGUF file: starts with `<!DO`, 52 bytes"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(token), "{stdout}");
+    assert!(!stderr.contains(token), "{stderr}");
+
+    let text = std::fs::read_to_string(&registry_path).unwrap();
+    assert!(!text.contains(token));
+    let registry: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        registry["models"]["earlier-model"]["performance"]["quantizations"]["Q4_1"].is_object(),
+        "the earlier entry was lost"
+    );
+    let quants = &registry["models"]["tiny"]["performance"]["quantizations"];
+    let measured: Vec<&String> = quants.as_object().unwrap().keys().collect();
+    assert_eq!(measured, ["Q4_0", "Q4_1", "Q4_K_M", "Q8_0"]);
+    for (label, sha) in &shas {
+        let file = &quants[*label]["file"];
+        assert_eq!(file["repo"], REPO, "{label}");
+        assert_eq!(file["revision"], COMMIT, "{label}");
+        assert_eq!(file["sha256"], sha.as_str(), "{label}");
+        assert!(quants[*label]["tps_output"].is_null() || quants[*label]["tps_output"].is_number());
+        assert!(
+            quants[*label]["generation"][0]["tokens_per_sec"]["mean"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+    }
+    assert_eq!(
+        quants["Q8_0"]["file"]["name"],
+        "SmolLM2-135M-Instruct-Q8_0.gguf"
+    );
+    assert_eq!(
+        quants["Q8_0"]["file"]["bytes"],
+        std::fs::metadata(common::demo_file("Q8_0")).unwrap().len()
+    );
+
+    let derived = &quants["Q4_0"]["file"];
+    assert_eq!(derived["name"], "tiny-Q4_0.gguf");
+    assert_eq!(derived["derived_from"]["label"], "Q8_0");
+    assert_eq!(
+        derived["derived_from"]["file"],
+        "SmolLM2-135M-Instruct-Q8_0.gguf"
+    );
+    assert_eq!(derived["derived_from"]["sha256"], shas[0].1.as_str());
+    let derived_path = sandbox
+        .home()
+        .join("slm-quant/derived")
+        .join(&shas[0].1)
+        .join("tiny-Q4_0.gguf");
+    assert_eq!(derived["sha256"], sha256_of(&derived_path).as_str());
+}
