@@ -23,7 +23,7 @@ pub struct ResolvedQuant {
     pub label: QuantLabel,
     /// The file llama.cpp is given: shard 1 of a split model.
     pub path: PathBuf,
-    /// Where the file came from on the Hub; absent for a directory source.
+    /// Hub origin of the file; absent for a directory source.
     pub hub: Option<HubOrigin>,
 }
 

@@ -312,6 +312,24 @@ file = "tiny-f16.gguf"
     }
 
     #[test]
+    fn derive_from_needs_hub_source_and_another_label() {
+        let hub = MINIMAL.replace(
+            "kind = \"directory\"\npath = \"models/tiny\"",
+            "kind = \"hub\"\nrepo = \"org/tiny-GGUF\"",
+        );
+        let derived = "\n[[quant]]\nlabel = \"Q4_K_M\"\nderive_from = \"F16\"\n";
+        let profile = parse(&format!("{hub}{derived}")).unwrap();
+        assert_eq!(profile.quants[2].derive_from, Some("F16".parse().unwrap()));
+
+        let error = parse(&format!("{MINIMAL}{derived}")).unwrap_err();
+        assert!(error.contains("only a `hub` source supports"), "{error}");
+
+        let itself = derived.replace("\"F16\"", "\"Q4_K_M\"");
+        let error = parse(&format!("{hub}{itself}")).unwrap_err();
+        assert!(error.contains("cannot be derived from itself"), "{error}");
+    }
+
+    #[test]
     fn duplicate_quant_is_rejected() {
         let text = MINIMAL.replace("\"f16\"", "\"q8_0\"");
         let error = parse(&text).unwrap_err();

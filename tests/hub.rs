@@ -106,7 +106,7 @@ fn sha256_of(path: &Path) -> String {
     slm_quant::fetch::integrity::sha256_of(path).unwrap()
 }
 
-/// Every file under `dir`, links included, as paths relative to it.
+/// Lists every file under `dir`, links included, as paths relative to it.
 fn files_under(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 /// Endpoint used when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// A Hub access token. Its `Debug` and `Display` forms never show the value, so it cannot
-/// leak into a log line or an error message by accident.
+/// A Hub access token. Its `Debug` and `Display` forms print `<redacted>` in place of the
+/// value, so formatting a config or an error cannot leak it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
 
 impl Token {
-    /// The secret itself, for the `Authorization` header only.
+    /// Returns the secret itself, for the `Authorization` header only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -30,12 +30,12 @@ impl fmt::Display for Token {
     }
 }
 
-/// Where the Hub is, where its files are cached, and how to authenticate.
+/// Hub endpoint, cache folders and credentials.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Base URL without a trailing `/` (`HF_ENDPOINT`).
     pub endpoint: String,
-    /// `HF_HOME`: holds the token file and the folder of derived quants.
+    /// `HF_HOME`: contains the token file and the folder of derived quants.
     pub hf_home: PathBuf,
     /// Hub cache in the layout the official client uses (`HF_HUB_CACHE`, else `HF_HOME/hub`).
     pub cache_dir: PathBuf,
@@ -86,7 +86,8 @@ impl HubConfig {
     }
 }
 
-/// The values `huggingface_hub` accepts as true for its boolean variables.
+/// Returns whether `value` is one that `huggingface_hub` accepts as true for its boolean
+/// variables.
 fn is_true(value: &str) -> bool {
     matches!(
         value.trim().to_ascii_lowercase().as_str(),

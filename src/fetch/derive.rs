@@ -77,8 +77,8 @@ fn file_name(path: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
-/// The process's llama.cpp backend, created on first use because llama.cpp allows one per
-/// process.
+/// Returns the process's llama.cpp backend, created on first use because llama.cpp allows one
+/// per process.
 fn engine() -> Result<&'static Engine> {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     if let Some(engine) = ENGINE.get() {

@@ -199,7 +199,7 @@ impl HubClient {
             .blob_path(etag)
     }
 
-    /// Where the snapshot link of `file` at `commit` lives in the cache.
+    /// Returns where the snapshot link of `file` at `commit` lives in the cache.
     pub fn snapshot_path(&self, repo: &str, commit: &str, file: &str) -> PathBuf {
         snapshot_path(&self.config.cache_dir, repo, commit, file)
     }
@@ -216,7 +216,7 @@ impl HubClient {
                 self.config.endpoint
             ),
             _ => format!(
-                "the Hub answered HTTP {status} when listing repository `{repo}` at revision \
+                "the Hub responded with HTTP {status} when listing repository `{repo}` at revision \
                  `{revision}`; try again later"
             ),
         }
@@ -225,7 +225,7 @@ impl HubClient {
     fn request_failed(&self, error: &ureq::Error, action: &str) -> anyhow::Error {
         match error {
             ureq::Error::StatusCode(status) => {
-                anyhow!("the Hub answered HTTP {status} when asked to {action}")
+                anyhow!("the Hub responded with HTTP {status} to the request to {action}")
             }
             ureq::Error::Io(io) if is_disk_full(io) => disk_full(&self.config.cache_dir),
             _ => anyhow!(
@@ -266,7 +266,7 @@ impl HubClient {
                  partial file stays in the cache)"
             ),
             ApiError::MissingHeader(header) | ApiError::InvalidHeader(header) => anyhow!(
-                "the answer for `{file}` from {} lacks a valid `{header}` header, so it is \
+                "the response for `{file}` from {} lacks a valid `{header}` header, so it is \
                  not a Hugging Face Hub; check HF_ENDPOINT",
                 self.config.endpoint
             ),
@@ -279,7 +279,7 @@ impl HubClient {
     }
 }
 
-/// Where the snapshot link of `file` at `commit` lives in a Hub cache.
+/// Returns where the snapshot link of `file` at `commit` lives in a Hub cache.
 pub fn snapshot_path(cache_dir: &Path, repo: &str, commit: &str, file: &str) -> PathBuf {
     Cache::new(cache_dir.to_path_buf())
         .repo(Repo::model(repo.to_string()))
@@ -287,7 +287,7 @@ pub fn snapshot_path(cache_dir: &Path, repo: &str, commit: &str, file: &str) -> 
         .join(file)
 }
 
-/// The folder of `repo` in a Hub cache (`models--org--name`).
+/// Returns the folder of `repo` in a Hub cache (`models--org--name`).
 pub fn repo_cache_dir(cache_dir: &Path, repo: &str) -> PathBuf {
     cache_dir.join(Repo::model(repo.to_string()).folder_name())
 }
@@ -314,24 +314,24 @@ fn disk_full(cache_dir: &Path) -> anyhow::Error {
     )
 }
 
-/// Whether an I/O error means the disk is full (`ENOSPC`).
+/// Returns whether an I/O error means the disk is full (`ENOSPC`).
 pub fn is_disk_full(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::StorageFull || error.raw_os_error() == Some(28)
 }
 
-/// Whether `text` is a 40-digit hex git commit hash.
+/// Returns whether `text` is a 40-digit hex git commit hash.
 pub fn is_commit_hash(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Whether an ETag can name a blob file: hex digits and letters only, as the Hub's SHA-256
-/// and git-SHA-1 ETags are.
+/// Returns whether an ETag can name a blob file. It must be letters and digits only, as the
+/// Hub's SHA-256 and git SHA-1 ETags are.
 fn is_safe_blob_name(etag: &str) -> bool {
     !etag.is_empty() && etag.len() <= 128 && etag.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Reads the commit a revision points to from the cache, as the official client records it
-/// in `refs/<revision>`; a commit hash is its own answer.
+/// in `refs/<revision>`. A revision that is a commit hash is returned as it is.
 pub fn cached_commit(cache_dir: &Path, repo: &str, revision: &str) -> Option<String> {
     if is_commit_hash(revision) {
         return Some(revision.to_string());

@@ -13,7 +13,7 @@ use crate::fetch::integrity::{self, Expected};
 use crate::fetch::{HubOrigin, ResolvedQuant};
 use crate::profile::{Profile, QuantSpec};
 
-/// Which repository and revision a profile reads from.
+/// Repository and revision of a profile's Hub source.
 #[derive(Debug, Clone, Copy)]
 pub struct HubSource<'a> {
     pub repo: &'a str,
@@ -44,7 +44,8 @@ pub fn resolve(
         Ok(choice) => fetch_choice(config, client.as_ref(), source, &commit, quant, &choice),
         Err(ChoiceError::NoMatch { .. }) if quant.derive_from.is_some() => {
             let from = quant.derive_from.expect("checked by the guard");
-            let source_spec = profile.quant(from).cloned().unwrap_or_else(|_| QuantSpec {
+            let declared = profile.quant(from).ok().cloned();
+            let source_spec = declared.unwrap_or(QuantSpec {
                 label: from,
                 file: None,
                 derive_from: None,
@@ -66,7 +67,7 @@ pub fn resolve(
     }
 }
 
-/// How errors name the repository: online listing or offline cache.
+/// Name of the listed repository in errors: the online listing or the offline cache.
 struct Place<'a> {
     source: HubSource<'a>,
     offline: bool,

@@ -1,4 +1,4 @@
-//! Checks a downloaded or cached file before llama.cpp sees it: the GGUF magic, the size the
+//! Checks a downloaded or cached file before llama.cpp loads it: the GGUF magic, the size the
 //! Hub reported and the SHA-256 of LFS files.
 
 use std::io::Read;
@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
-/// What the Hub says a file should be.
+/// Size and hash the Hub reports for a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expected {
     pub size: Option<u64>,
@@ -22,7 +22,7 @@ pub struct Verified {
     pub sha256: String,
 }
 
-/// Checks the file at `path`, which holds the repository file `name`. The magic comes first,
+/// Checks the file at `path`, which contains the repository file `name`. The magic comes first,
 /// so an HTML page saved under a `.gguf` name is reported as such rather than as a size
 /// mismatch.
 pub fn verify(path: &Path, name: &str, expected: &Expected) -> Result<Verified> {

@@ -37,7 +37,7 @@ impl ShardName {
         format!("{}-{index:05}-of-{:05}.gguf", self.prefix, self.count)
     }
 
-    /// Whether this is a split at all: `-00001-of-00001` is an ordinary single file.
+    /// Returns whether this is a split at all: `-00001-of-00001` is an ordinary single file.
     pub fn is_split(&self) -> bool {
         self.count > 1
     }
@@ -48,7 +48,7 @@ fn strip_suffix_ignore_case<'a>(name: &'a str, suffix: &str) -> Option<&'a str> 
     (name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(suffix)).then(|| &name[..cut])
 }
 
-/// Every file of the model whose first file is `path`, in shard order: the shards beside it
+/// Returns every file of the model whose first file is `path`, in shard order: the shards beside it
 /// when `path` is shard 1 of a split, else `path` alone. llama.cpp loads a split the same way,
 /// from shard 1 and the sibling names in the same folder.
 pub fn shard_paths(path: &Path) -> Vec<PathBuf> {

@@ -75,7 +75,7 @@ pub enum Fault {
     /// Like `CutOnce`, but without `Content-Length`, so the client cannot tell the body
     /// was cut short.
     CutOnceUnannounced,
-    /// Listed, but `resolve` answers 404.
+    /// Listed, but `resolve` returns 404.
     Vanished,
 }
 
@@ -197,7 +197,7 @@ impl TestHub {
 impl Drop for TestHub {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
+        // Wake the accept loop so it reads the flag.
         let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -428,7 +428,7 @@ fn parse_range(request: &Request, size: u64) -> Option<(u64, u64)> {
 }
 
 /// Sends a file's content, or the requested range of it. With `cut_after`, only that many
-/// bytes are sent before the connection closes; `announce_length` says whether the head
+/// bytes are sent before the connection closes. `announce_length` sets whether the head
 /// carries `Content-Length` at all.
 fn send_content(
     stream: &mut TcpStream,
