@@ -59,11 +59,21 @@ impl ResolvedQuant {
 /// Locates the file of `quant` in the profile's source. A Hub source is read with the
 /// settings of the `HF_*` environment variables.
 pub fn resolve(profile: &Profile, quant: &QuantSpec) -> Result<ResolvedQuant> {
+    resolve_with_progress(profile, quant, &mut |_| {})
+}
+
+/// Like [`resolve`], reporting download progress as short messages through `report`.
+pub fn resolve_with_progress(
+    profile: &Profile,
+    quant: &QuantSpec,
+    report: &mut dyn FnMut(&str),
+) -> Result<ResolvedQuant> {
     match &profile.source {
         Source::Directory { path } => resolve_in_directory(path, quant),
         Source::Hub { repo, revision } => {
             let source = hub_quant::HubSource { repo, revision };
-            hub_quant::resolve(&config::HubConfig::from_env(), source, profile, quant)
+            let config = config::HubConfig::from_env();
+            hub_quant::resolve_with_progress(&config, source, profile, quant, report)
         }
     }
 }

@@ -180,6 +180,34 @@ fn listing_order_does_not_change_choice() {
 }
 
 #[test]
+fn download_progress_reaches_full() {
+    let hub = TestHub::start(vec![(
+        REPO,
+        public(vec![ServedFile::lfs(
+            "tiny-Q8_0.gguf",
+            fake_gguf(1 << 20, 1),
+        )]),
+    )]);
+    let sandbox = Sandbox::new();
+    let config = sandbox.config(&hub.url, None, false);
+    let profile = sandbox.profile(REPO, "[[quant]]\nlabel = \"Q8_0\"\n");
+    let spec = profile.quant("Q8_0".parse().unwrap()).unwrap();
+    let source = HubSource {
+        repo: REPO,
+        revision: "main",
+    };
+
+    let mut messages = Vec::new();
+    let mut report = |message: &str| messages.push(message.to_string());
+    hub_quant::resolve_with_progress(&config, source, &profile, spec, &mut report).unwrap();
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("downloading tiny-Q8_0.gguf: 100%")
+    );
+    assert!(messages.len() <= 101, "{} messages", messages.len());
+}
+
+#[test]
 fn shards_out_of_order_are_all_fetched() {
     let shards: Vec<ServedFile> = [3u8, 1, 2]
         .iter()

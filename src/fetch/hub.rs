@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError, ApiRepo};
+use hf_hub::api::Progress;
 use hf_hub::{Cache, Repo, RepoType};
 use serde::Deserialize;
 
@@ -138,6 +139,7 @@ impl HubClient {
         revision: &str,
         commit: &str,
         file: &str,
+        report: &mut dyn FnMut(&str),
     ) -> Result<PathBuf> {
         let api_repo = self.repo(repo, revision);
         let url = api_repo.url(file);
@@ -166,13 +168,13 @@ impl HubClient {
 
         // NOTE: hf-hub requests the metadata again inside `download_with_progress`; a server
         // that changed its ETag between the two requests would get a blob name unchecked.
-        let path = match api_repo.download_with_progress(file, ()) {
+        let path = match api_repo.download_with_progress(file, DownloadProgress::new(report)) {
             Err(ApiError::InvalidResume) => {
                 // A `.part` file longer than the file itself cannot be resumed: start over.
                 let part = self.blob_path(repo, metadata.etag()).with_extension("part");
                 tracing::warn!(part = %part.display(), "removing a partial download that cannot be resumed");
                 std::fs::remove_file(&part).ok();
-                api_repo.download_with_progress(file, ())
+                api_repo.download_with_progress(file, DownloadProgress::new(report))
             }
             other => other,
         }
@@ -277,6 +279,47 @@ impl HubClient {
             other => anyhow!("cannot download `{file}` of `{repo}`: {other}"),
         }
     }
+}
+
+/// Download progress as short messages for the sweep's progress bar, one per whole percent.
+struct DownloadProgress<'a> {
+    report: &'a mut dyn FnMut(&str),
+    name: String,
+    total: usize,
+    done: usize,
+    shown: Option<usize>,
+}
+
+impl<'a> DownloadProgress<'a> {
+    fn new(report: &'a mut dyn FnMut(&str)) -> DownloadProgress<'a> {
+        DownloadProgress {
+            report,
+            name: String::new(),
+            total: 0,
+            done: 0,
+            shown: None,
+        }
+    }
+}
+
+impl Progress for DownloadProgress<'_> {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.total = size;
+        self.done = 0;
+        self.shown = None;
+        self.name = filename.to_string();
+    }
+
+    fn update(&mut self, size: usize) {
+        self.done += size;
+        let percent = self.done * 100 / self.total.max(1);
+        if self.shown != Some(percent) {
+            self.shown = Some(percent);
+            (self.report)(&format!("downloading {}: {percent}%", self.name));
+        }
+    }
+
+    fn finish(&mut self) {}
 }
 
 /// Returns where the snapshot link of `file` at `commit` lives in a Hub cache.

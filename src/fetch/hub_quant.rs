@@ -27,6 +27,17 @@ pub fn resolve(
     profile: &Profile,
     quant: &QuantSpec,
 ) -> Result<ResolvedQuant> {
+    resolve_with_progress(config, source, profile, quant, &mut |_| {})
+}
+
+/// Like [`resolve`], reporting download progress as short messages through `report`.
+pub fn resolve_with_progress(
+    config: &HubConfig,
+    source: HubSource<'_>,
+    profile: &Profile,
+    quant: &QuantSpec,
+    report: &mut dyn FnMut(&str),
+) -> Result<ResolvedQuant> {
     let place = Place::new(source, config.offline);
     let (commit, files, client) = if config.offline {
         let commit = cached_commit_or_error(config, source, quant)?;
@@ -41,7 +52,15 @@ pub fn resolve(
     tracing::debug!(repo = source.repo, commit = %commit, files = files.len(), "repository listed");
 
     match choice::choose(&files, quant, &place_text) {
-        Ok(choice) => fetch_choice(config, client.as_ref(), source, &commit, quant, &choice),
+        Ok(choice) => fetch_choice(
+            config,
+            client.as_ref(),
+            source,
+            &commit,
+            quant,
+            &choice,
+            report,
+        ),
         Err(ChoiceError::NoMatch { .. }) if quant.derive_from.is_some() => {
             let from = quant.derive_from.expect("checked by the guard");
             let declared = profile.quant(from).ok().cloned();
@@ -60,6 +79,7 @@ pub fn resolve(
                 &commit,
                 &source_spec,
                 &choice,
+                report,
             )?;
             derive::derive(config, &parent, quant.label)
         }
@@ -100,12 +120,13 @@ fn fetch_choice(
     commit: &str,
     quant: &QuantSpec,
     choice: &Choice,
+    report: &mut dyn FnMut(&str),
 ) -> Result<ResolvedQuant> {
     let mut paths = Vec::new();
     let mut bytes = 0u64;
     let mut hashes = Vec::new();
     for file in &choice.files {
-        let (path, verified) = fetch_file(config, client, source, commit, file)?;
+        let (path, verified) = fetch_file(config, client, source, commit, file, report)?;
         bytes += verified.bytes;
         hashes.push(verified.sha256);
         paths.push(path);
@@ -151,6 +172,7 @@ fn fetch_file(
     source: HubSource<'_>,
     commit: &str,
     file: &RepoFile,
+    report: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, integrity::Verified)> {
     let expected = Expected {
         size: file.size,
@@ -179,7 +201,7 @@ fn fetch_file(
         bail!("file `{}` is not in the cache", file.path);
     };
 
-    let path = client.download(source.repo, source.revision, commit, &file.path)?;
+    let path = client.download(source.repo, source.revision, commit, &file.path, report)?;
     ensure_inside(&config.cache_dir, &path)?;
     match integrity::verify(&path, &file.path, &expected) {
         Ok(verified) => Ok((path, verified)),
