@@ -249,6 +249,60 @@ mod tests {
     }
 
     #[test]
+    fn annotate_adds_hub_origin() {
+        let mut record = FileRecord {
+            name: "m-00001-of-00002.gguf".into(),
+            bytes: 20,
+            sha256: "ab".into(),
+            repo: None,
+            revision: None,
+            shards: Some(vec![
+                "m-00001-of-00002.gguf".into(),
+                "m-00002-of-00002.gguf".into(),
+            ]),
+            derived_from: None,
+        };
+        let directory = ResolvedQuant {
+            label: label("Q8_0"),
+            path: "/m/m-00001-of-00002.gguf".into(),
+            hub: None,
+        };
+        let before = record.clone();
+        directory.annotate(&mut record);
+        assert_eq!(record, before);
+
+        let files = vec![
+            "Q8_0/m-00001-of-00002.gguf".to_string(),
+            "Q8_0/m-00002-of-00002.gguf".to_string(),
+        ];
+        let hub = ResolvedQuant {
+            hub: Some(HubOrigin {
+                repo: "org/m-GGUF".into(),
+                revision: "c".repeat(40),
+                files: files.clone(),
+                bytes: 20,
+                sha256: "ab".into(),
+                derived_from: None,
+            }),
+            ..directory
+        };
+        hub.annotate(&mut record);
+        assert_eq!(record.name, "Q8_0/m-00001-of-00002.gguf");
+        assert_eq!(record.shards, Some(files));
+        assert_eq!(record.repo.as_deref(), Some("org/m-GGUF"));
+        assert_eq!(record.revision, Some("c".repeat(40)));
+    }
+
+    #[test]
+    fn file_record_without_hub_fields_parses() {
+        let record: FileRecord =
+            serde_json::from_str(r#"{"name": "m.gguf", "bytes": 3, "sha256": "ab"}"#).unwrap();
+        assert_eq!(record.repo, None);
+        assert_eq!(record.shards, None);
+        assert_eq!(record.derived_from, None);
+    }
+
+    #[test]
     fn missing_folder_is_named() {
         let text = resolve_in_directory(Path::new("/nonexistent/models"), &quant("F16", None))
             .unwrap_err()

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 
 use crate::fetch::choice::{self, Choice, ChoiceError, RepoFile};
 use crate::fetch::config::HubConfig;
@@ -191,8 +191,9 @@ fn fetch_file(
             }
             Err(error) => {
                 remove_cached(&config.cache_dir, &cached);
-                return Err(error.context(
-                    "the cached copy was removed; unset HF_HUB_OFFLINE to download it again",
+                return Err(anyhow!(
+                    "{error:#}. The cached copy was removed; unset HF_HUB_OFFLINE to download \
+                     it again"
                 ));
             }
         }
@@ -207,10 +208,10 @@ fn fetch_file(
         Ok(verified) => Ok((path, verified)),
         Err(error) => {
             remove_cached(&config.cache_dir, &path);
-            Err(error.context(format!(
-                "`{}` was removed from the cache; run again to download it anew",
-                file.path
-            )))
+            Err(anyhow!(
+                "{error:#}. The file was removed from the cache, so the next run downloads it \
+                 again; if it fails the same way, the repository's copy is bad"
+            ))
         }
     }
 }
