@@ -32,7 +32,8 @@ pub fn derive(
         tracing::info!(quant = %label, file = %target.display(), "reusing derived quant");
     } else {
         tracing::info!(quant = %label, from = %parent.label, file = %target.display(), "deriving quant");
-        // Threads 0 lets llama.cpp use every core.
+        // Threads 0 lets llama.cpp use every core. NOTE: a split parent is passed as shard 1
+        // and llama.cpp's loader reads the other shards; no test covers that case.
         quantize::quantize(engine()?, &parent.path, &target, label, 0)
             .with_context(|| format!("cannot derive quant {label} from {}", parent.label))?;
     }

@@ -53,6 +53,8 @@ impl HubClient {
     pub fn new(config: &HubConfig) -> Result<HubClient> {
         // `from_cache` with an explicit folder, so hf-hub reads no environment variable of
         // its own and every setting comes from `config`.
+        // NOTE: hf-hub 0.5 builds its ureq agents itself, without timeouts, so a Hub that
+        // stops sending mid-transfer stalls the sweep until the connection drops.
         let api = ApiBuilder::from_cache(Cache::new(config.cache_dir.clone()))
             .with_endpoint(config.endpoint.clone())
             .with_token(

@@ -165,7 +165,7 @@ fn fetch_choice(
 }
 
 /// Returns the verified local path of one repository file, downloading it unless a good copy
-/// is cached. A copy that fails verification is removed, so the next run fetches it anew.
+/// is cached. A cached copy that fails verification is removed and, online, downloaded again.
 fn fetch_file(
     config: &HubConfig,
     client: Option<&HubClient>,
@@ -226,7 +226,7 @@ fn ensure_inside(cache_dir: &Path, path: &Path) -> Result<()> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     if !real.starts_with(&root) {
         bail!(
-            "{} resolves to {}, outside the Hub cache {}; refusing to use it",
+            "{} resolves to {}, outside the Hub cache {}, so it was not used",
             path.display(),
             real.display(),
             root.display()
