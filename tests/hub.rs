@@ -5,6 +5,8 @@
 mod common;
 #[path = "hub/server.rs"]
 mod server;
+#[path = "hub/split_gguf.rs"]
+mod split_gguf;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -681,29 +683,55 @@ const SHORT_SETTINGS: &[&str] = &[
 
 #[test]
 fn bench_pulls_measures_and_derives() {
+    let sandbox = Sandbox::new();
     let demo = |label: &str| Content::File(common::demo_file(label));
     let q8 = ServedFile::lfs("SmolLM2-135M-Instruct-Q8_0.gguf", demo("Q8_0"));
-    let q4_k_m = ServedFile::lfs("SmolLM2-135M-Instruct-Q4_K_M.gguf", demo("Q4_K_M"));
     let q4_1 = ServedFile::lfs(
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         Content::File(common::demo_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf")),
     );
+    // Q4_K_M is published as two shards in a per-quant folder, listed shard 2 first.
+    let split_dir = sandbox.dir.path().join("split");
+    std::fs::create_dir(&split_dir).unwrap();
+    let shard_paths = split_gguf::split_gguf(
+        &common::demo_file("Q4_K_M"),
+        &split_dir,
+        "SmolLM2-135M-Instruct-Q4_K_M",
+        2,
+    );
+    let shard_name = |index: usize| {
+        format!(
+            "Q4_K_M/{}",
+            shard_paths[index].file_name().unwrap().to_string_lossy()
+        )
+    };
+    let shard_bytes: u64 = shard_paths
+        .iter()
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    let shards_sha = {
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        for path in &shard_paths {
+            slm_quant::fetch::integrity::hash_into(path, &mut hasher).unwrap();
+        }
+        format!("{:x}", sha2::Digest::finalize(hasher))
+    };
     let shas: Vec<(&str, String)> = vec![
         ("Q8_0", q8.sha256().to_string()),
-        ("Q4_K_M", q4_k_m.sha256().to_string()),
+        ("Q4_K_M", shards_sha),
         ("Q4_1", q4_1.sha256().to_string()),
     ];
     let hub = TestHub::start(vec![(
         REPO,
         public(vec![
             ServedFile::plain("README.md", b"# tiny"),
+            ServedFile::lfs(&shard_name(1), Content::File(shard_paths[1].clone())),
             q4_1,
             ServedFile::plain("SmolLM2-135M-Instruct-Q5_0.gguf", HTML_PAGE),
             q8,
-            q4_k_m,
+            ServedFile::lfs(&shard_name(0), Content::File(shard_paths[0].clone())),
         ]),
     )]);
-    let sandbox = Sandbox::new();
     let profile_path = sandbox.dir.path().join("tiny.toml");
     std::fs::write(
         &profile_path,
@@ -790,6 +818,15 @@ fn bench_pulls_measures_and_derives() {
         quants["Q8_0"]["file"]["bytes"],
         std::fs::metadata(common::demo_file("Q8_0")).unwrap().len()
     );
+
+    // The split was loaded through shard 1 and recorded with both shards.
+    let split = &quants["Q4_K_M"]["file"];
+    assert_eq!(split["name"], shard_name(0).as_str());
+    assert_eq!(
+        split["shards"],
+        serde_json::json!([shard_name(0), shard_name(1)])
+    );
+    assert_eq!(split["bytes"], shard_bytes);
 
     let derived = &quants["Q4_0"]["file"];
     assert_eq!(derived["name"], "tiny-Q4_0.gguf");
