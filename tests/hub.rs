@@ -843,3 +843,26 @@ fn bench_pulls_measures_and_derives() {
         .join("tiny-Q4_0.gguf");
     assert_eq!(derived["sha256"], sha256_of(&derived_path).as_str());
 }
+
+#[test]
+fn full_disk_is_reported() {
+    let file = ServedFile::lfs("tiny-Q8_0.gguf", fake_gguf(64 << 10, 3));
+    let blob = file.sha256().to_string();
+    let hub = TestHub::start(vec![(REPO, public(vec![file]))]);
+    let sandbox = Sandbox::new();
+    let config = sandbox.config(&hub.url, None, false);
+    let profile = sandbox.profile(REPO, "[[quant]]\nlabel = \"Q8_0\"\n");
+
+    // hf-hub appends to `blobs/<etag>.part`; pointing that at /dev/full makes every write
+    // fail with ENOSPC, as a full disk does.
+    let blobs = sandbox.cache().join("models--test-org--tiny-GGUF/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::os::unix::fs::symlink("/dev/full", blobs.join(format!("{blob}.part"))).unwrap();
+
+    let text = error_text(resolve(&config, &profile, "Q8_0"));
+    assert!(
+        text.contains("disk full while writing into the Hub cache"),
+        "{text}"
+    );
+    assert!(text.contains("HF_HUB_CACHE"), "{text}");
+}

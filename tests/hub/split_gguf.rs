@@ -17,7 +17,7 @@ pub fn split_gguf(input: &Path, out_dir: &Path, prefix: &str, count: u16) -> Vec
         no_alloc: true,
         ctx: &mut meta,
     };
-    // SAFETY: the path is a valid C string; with no_alloc the context holds tensor
+    // SAFETY: the path is a valid C string; with no_alloc the context contains tensor
     // descriptions only, and both are freed below.
     let source = unsafe { sys::gguf_init_from_file(input_c.as_ptr(), params) };
     assert!(!source.is_null(), "cannot read {}", input.display());
