@@ -1,4 +1,13 @@
-//! Finds the GGUF file of each declared quant in the profile's source.
+//! Finds the GGUF file of each declared quant in the profile's source, downloading it first
+//! when the source is a Hugging Face Hub repository.
+
+pub mod choice;
+pub mod config;
+mod derive;
+pub mod hub;
+pub mod hub_quant;
+pub mod integrity;
+pub mod split;
 
 use std::path::{Path, PathBuf};
 
@@ -6,23 +15,66 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::profile::{Profile, QuantSpec, Source};
 use crate::quant::QuantLabel;
+use crate::registry::{DerivedFrom, FileRecord};
 
 /// The local file a quant will be measured from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedQuant {
     pub label: QuantLabel,
+    /// The file llama.cpp is given: shard 1 of a split model.
     pub path: PathBuf,
+    /// Hub origin of the file; absent for a directory source.
+    pub hub: Option<HubOrigin>,
 }
 
-/// Locates the file of `quant` in the profile's source.
+/// Provenance of a quant fetched from (or derived from a file of) a Hub repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubOrigin {
+    pub repo: String,
+    /// The commit the profile's revision pointed to.
+    pub revision: String,
+    /// Repository paths of the quant's files in shard order, or the derived file's name.
+    pub files: Vec<String>,
+    /// Bytes of all files together.
+    pub bytes: u64,
+    /// SHA-256 of the file, or of a split's shards concatenated in order.
+    pub sha256: String,
+    pub derived_from: Option<DerivedFrom>,
+}
+
+impl ResolvedQuant {
+    /// Adds where the file came from to the registry record the measuring process wrote.
+    pub fn annotate(&self, record: &mut FileRecord) {
+        let Some(origin) = &self.hub else {
+            return;
+        };
+        record.repo = Some(origin.repo.clone());
+        record.revision = Some(origin.revision.clone());
+        record.name = origin.files[0].clone();
+        record.shards = (origin.files.len() > 1).then(|| origin.files.clone());
+        record.derived_from = origin.derived_from.clone();
+    }
+}
+
+/// Locates the file of `quant` in the profile's source. A Hub source is read with the
+/// settings of the `HF_*` environment variables.
 pub fn resolve(profile: &Profile, quant: &QuantSpec) -> Result<ResolvedQuant> {
+    resolve_with_progress(profile, quant, &mut |_| {})
+}
+
+/// Like [`resolve`], reporting download progress as short messages through `report`.
+pub fn resolve_with_progress(
+    profile: &Profile,
+    quant: &QuantSpec,
+    report: &mut dyn FnMut(&str),
+) -> Result<ResolvedQuant> {
     match &profile.source {
         Source::Directory { path } => resolve_in_directory(path, quant),
-        Source::Hub { repo, .. } => bail!(
-            "profile `{}` reads quants from the Hugging Face Hub repository `{repo}`, which this \
-             build cannot download from; download the files and point a `directory` source at them",
-            profile.id
-        ),
+        Source::Hub { repo, revision } => {
+            let source = hub_quant::HubSource { repo, revision };
+            let config = config::HubConfig::from_env();
+            hub_quant::resolve_with_progress(&config, source, profile, quant, report)
+        }
     }
 }
 
@@ -39,6 +91,7 @@ fn resolve_in_directory(dir: &Path, quant: &QuantSpec) -> Result<ResolvedQuant> 
         return Ok(ResolvedQuant {
             label: quant.label,
             path,
+            hub: None,
         });
     }
 
@@ -51,6 +104,7 @@ fn resolve_in_directory(dir: &Path, quant: &QuantSpec) -> Result<ResolvedQuant> 
         [one] => Ok(ResolvedQuant {
             label: quant.label,
             path: dir.join(one),
+            hub: None,
         }),
         [] => bail!(
             "no GGUF file for quant {} in {}; files there: {}",
@@ -147,6 +201,7 @@ mod tests {
         QuantSpec {
             label: label(text),
             file: file.map(String::from),
+            derive_from: None,
         }
     }
 
@@ -191,6 +246,60 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("`gone.gguf`"), "{text}");
+    }
+
+    #[test]
+    fn annotate_adds_hub_origin() {
+        let mut record = FileRecord {
+            name: "m-00001-of-00002.gguf".into(),
+            bytes: 20,
+            sha256: "ab".into(),
+            repo: None,
+            revision: None,
+            shards: Some(vec![
+                "m-00001-of-00002.gguf".into(),
+                "m-00002-of-00002.gguf".into(),
+            ]),
+            derived_from: None,
+        };
+        let directory = ResolvedQuant {
+            label: label("Q8_0"),
+            path: "/m/m-00001-of-00002.gguf".into(),
+            hub: None,
+        };
+        let before = record.clone();
+        directory.annotate(&mut record);
+        assert_eq!(record, before);
+
+        let files = vec![
+            "Q8_0/m-00001-of-00002.gguf".to_string(),
+            "Q8_0/m-00002-of-00002.gguf".to_string(),
+        ];
+        let hub = ResolvedQuant {
+            hub: Some(HubOrigin {
+                repo: "org/m-GGUF".into(),
+                revision: "c".repeat(40),
+                files: files.clone(),
+                bytes: 20,
+                sha256: "ab".into(),
+                derived_from: None,
+            }),
+            ..directory
+        };
+        hub.annotate(&mut record);
+        assert_eq!(record.name, "Q8_0/m-00001-of-00002.gguf");
+        assert_eq!(record.shards, Some(files));
+        assert_eq!(record.repo.as_deref(), Some("org/m-GGUF"));
+        assert_eq!(record.revision, Some("c".repeat(40)));
+    }
+
+    #[test]
+    fn file_record_without_hub_fields_parses() {
+        let record: FileRecord =
+            serde_json::from_str(r#"{"name": "m.gguf", "bytes": 3, "sha256": "ab"}"#).unwrap();
+        assert_eq!(record.repo, None);
+        assert_eq!(record.shards, None);
+        assert_eq!(record.derived_from, None);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! sweep.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{Engine, SessionSettings};
+use crate::fetch::{integrity, split};
 use crate::hardware::Hardware;
 use crate::memory::{self, AnonPeakSampler};
 use crate::perf;
@@ -122,29 +122,29 @@ pub fn measure_quant(
     })
 }
 
-/// Name, size and SHA-256 of a model file.
+/// Name, size and SHA-256 of a model file. For shard 1 of a split GGUF, size and hash cover
+/// every shard, concatenated in shard order.
 pub fn file_record(path: &Path) -> Result<FileRecord> {
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open model file {}", path.display()))?;
+    let paths = split::shard_paths(path);
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        bytes += read as u64;
+    for shard in &paths {
+        bytes += integrity::hash_into(shard, &mut hasher)
+            .with_context(|| format!("cannot hash model file {}", shard.display()))?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name_of = |path: &Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     Ok(FileRecord {
-        name,
+        name: name_of(path),
         bytes,
         sha256: format!("{:x}", hasher.finalize()),
+        repo: None,
+        revision: None,
+        shards: (paths.len() > 1).then(|| paths.iter().map(|p| name_of(p)).collect()),
+        derived_from: None,
     })
 }
 

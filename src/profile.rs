@@ -58,6 +58,10 @@ pub struct QuantSpec {
     /// Exact file name inside the source; when absent the file is found by its label.
     #[serde(default)]
     pub file: Option<String>,
+    /// Quant to build this one from with `slm-quant quantize` when a Hub repository does
+    /// not publish it.
+    #[serde(default)]
+    pub derive_from: Option<QuantLabel>,
 }
 
 /// Settings of the speed runs. Every field has a default, so a profile may omit the table.
@@ -157,6 +161,9 @@ impl Profile {
             if let Some(file) = &quant.file {
                 check_file_name(file)?;
             }
+            if let Some(from) = quant.derive_from {
+                check_derive_from(self, quant.label, from)?;
+            }
         }
         self.bench.validate()
     }
@@ -196,6 +203,20 @@ impl BenchSettings {
         }
         Ok(())
     }
+}
+
+/// Rejects a `derive_from` that a source cannot honour.
+fn check_derive_from(profile: &Profile, label: QuantLabel, from: QuantLabel) -> Result<(), String> {
+    if from == label {
+        return Err(format!("quant {label} cannot be derived from itself"));
+    }
+    if !matches!(profile.source, Source::Hub { .. }) {
+        return Err(format!(
+            "quant {label} has `derive_from`, which only a `hub` source supports; for a \
+             directory, build the file with `slm-quant quantize` and name it with `file`"
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects file names that could point outside the model's folder.
@@ -293,6 +314,24 @@ file = "tiny-f16.gguf"
                 revision: "main".into()
             }
         );
+    }
+
+    #[test]
+    fn derive_from_needs_hub_source_and_another_label() {
+        let hub = MINIMAL.replace(
+            "kind = \"directory\"\npath = \"models/tiny\"",
+            "kind = \"hub\"\nrepo = \"org/tiny-GGUF\"",
+        );
+        let derived = "\n[[quant]]\nlabel = \"Q4_K_M\"\nderive_from = \"F16\"\n";
+        let profile = parse(&format!("{hub}{derived}")).unwrap();
+        assert_eq!(profile.quants[2].derive_from, Some("F16".parse().unwrap()));
+
+        let error = parse(&format!("{MINIMAL}{derived}")).unwrap_err();
+        assert!(error.contains("only a `hub` source supports"), "{error}");
+
+        let itself = derived.replace("\"F16\"", "\"Q4_K_M\"");
+        let error = parse(&format!("{hub}{itself}")).unwrap_err();
+        assert!(error.contains("cannot be derived from itself"), "{error}");
     }
 
     #[test]

@@ -105,8 +105,31 @@ pub struct QuantEntry {
 /// The GGUF file a quant was measured from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
+    /// File name; for a Hub source, the path inside the repository (shard 1 of a split).
     pub name: String,
+    /// Bytes of the file, or of all shards of a split.
     pub bytes: u64,
+    /// SHA-256 of the file, or of all shards of a split concatenated in shard order.
+    pub sha256: String,
+    /// Hub repository the file came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Commit the profile's revision pointed to when the file was fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Every shard of a split GGUF, in shard order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<String>>,
+    /// Set when the repository lacked the quant and slm-quant built it from another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<DerivedFrom>,
+}
+
+/// The quant and file a derived quant was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedFrom {
+    pub label: String,
+    pub file: String,
     pub sha256: String,
 }
 
@@ -302,6 +325,10 @@ pub(crate) mod tests {
                 name: "m.gguf".into(),
                 bytes: 10,
                 sha256: "00".into(),
+                repo: None,
+                revision: None,
+                shards: None,
+                derived_from: None,
             },
             model: ModelRecord {
                 architecture: Some("llama".into()),

@@ -141,9 +141,13 @@ fn measure_one(
 ) -> Result<QuantEntry> {
     let spec = plan.profile.quant(label).map_err(anyhow::Error::msg)?;
     bar.set_message("locating file");
-    let resolved = fetch::resolve(&plan.profile, spec)?;
+    let resolved = fetch::resolve_with_progress(&plan.profile, spec, &mut |message| {
+        bar.set_message(message.to_string())
+    })?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
-    run_child(plan, &resolved.path, bar, printer)
+    let mut entry = run_child(plan, &resolved.path, bar, printer)?;
+    resolved.annotate(&mut entry.file);
+    Ok(entry)
 }
 
 /// Starts `slm-quant measure` for one file and reads back its result.
