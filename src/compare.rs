@@ -270,7 +270,7 @@ fn judge_metric(
 
 /// Welch's test of the two means, or `None` when neither side has a spread.
 pub fn noise_test(old: &Summary, new: &Summary) -> Option<NoiseTest> {
-    let variance = |s: &Summary| (s.n >= 2).then(|| s.stddev * s.stddev);
+    let variance = |s: &Summary| (s.n >= 2).then_some(s.stddev * s.stddev);
     let (standard_error, degrees_of_freedom) = match (variance(old), variance(new)) {
         (Some(v_old), Some(v_new)) => {
             let a = v_old / old.n as f64;

@@ -76,9 +76,7 @@ pub struct CiRun {
 impl CiRun {
     /// Reads the run from the environment, or `None` outside GitHub Actions.
     pub fn from_env() -> Option<CiRun> {
-        if std::env::var_os("GITHUB_ACTIONS").is_none() {
-            return None;
-        }
+        std::env::var_os("GITHUB_ACTIONS")?;
         let read = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         Some(CiRun {
             repository: read("GITHUB_REPOSITORY"),
