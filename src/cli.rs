@@ -276,7 +276,7 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
     plan.force = args.force;
     if args.fragment.is_some() && plan.quants.len() != 1 {
         anyhow::bail!(
-            "--fragment holds one quant, but {} are selected; pass exactly one --quant",
+            "--fragment writes one quant, but {} are selected; pass exactly one --quant",
             plan.quants.len()
         );
     }

@@ -7,7 +7,7 @@
 //!   that is |new mean - old mean| > t(0.975, df) · sqrt(s_old²/n_old + s_new²/n_new), with
 //!   sample standard deviations and Welch–Satterthwaite degrees of freedom rounded down.
 //!
-//! When only one side has two or more samples, its variance stands in for the other side and
+//! When only one side has two or more samples, its variance is used for the other side too, and
 //! df = n - 1 of that side. When neither has (single runs, or peak memory, which is one
 //! reading per quant), the spread is unknown and only the minimum percentage applies.
 
@@ -30,7 +30,7 @@ pub enum CompareFormat {
     Json,
 }
 
-/// What the comparison concluded for one metric.
+/// Verdict of the comparison for one metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -323,7 +323,8 @@ pub fn t_critical_95(degrees_of_freedom: u32) -> f64 {
     }
 }
 
-/// Why two blocks of one quant may not be like for like.
+/// Lists the differences that make two blocks of one quant unlike (file, settings, build,
+/// CPU).
 fn entry_notes(old: &QuantEntry, new: &QuantEntry) -> Vec<String> {
     let mut notes = Vec::new();
     if old.measured_at == new.measured_at && old == new {
@@ -445,8 +446,8 @@ fn render_markdown(comparison: &Comparison) -> String {
 
 fn change_table(changes: &[&MetricChange]) -> String {
     let mut out = String::from(
-        "| model | quant | metric | old (mean ± sd, n) | new (mean ± sd, n) | change | noise bound | verdict |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| model | quant | metric | old (mean ± sd, n) | new (mean ± sd, n) | change \
+         | noise bound | verdict |\n|---|---|---|---|---|---|---|---|\n",
     );
     for change in changes {
         let noise = change.noise.map_or_else(
@@ -479,7 +480,7 @@ fn summary_cell(summary: &Summary) -> String {
     )
 }
 
-/// A number with three significant digits, enough to read a change of a few percent.
+/// Formats a number with three significant digits, enough to read a change of a few percent.
 fn figure(value: f64) -> String {
     let magnitude = if value == 0.0 {
         0
@@ -713,7 +714,10 @@ mod tests {
         );
         let regressions = text.find("### Regressions").unwrap();
         let row = text
-            .find("| m | Q8_0 | tokens_per_sec@n_gen=100 (tokens/s) | 100 ± 1.00, 3 | 70.0 ± 1.00, 3 | -30.0% |")
+            .find(
+                "| m | Q8_0 | tokens_per_sec@n_gen=100 (tokens/s) | 100 ± 1.00, 3 \
+                 | 70.0 ± 1.00, 3 | -30.0% |",
+            )
             .unwrap();
         assert!(regressions < row, "{text}");
         assert!(text.contains("GGUF file changed"), "{text}");

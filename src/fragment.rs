@@ -44,14 +44,14 @@ pub struct FragmentModel {
     pub source: Source,
 }
 
-/// Where and when the fragment was written.
+/// Origin of the fragment: the job's profile, machine, time and CI run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Origin {
     /// Profile file the job read, as given on its command line.
     pub profile: String,
     /// RFC 3339 UTC time the fragment was written.
     pub written_at: String,
-    /// True when the job skipped measuring because the registry already held a result for
+    /// True when the job skipped measuring because the registry already contained a result for
     /// the same file, settings and build, and the fragment carries that stored result.
     pub reused: bool,
     /// The machine that ran the job. For a reused entry it can differ from the machine in
@@ -118,7 +118,7 @@ impl Fragment {
         }
     }
 
-    /// The model fields the registry stores beside every quant.
+    /// Returns the model fields the registry stores beside every quant.
     pub fn header(&self) -> ModelHeader {
         ModelHeader {
             id: self.model.id.clone(),
@@ -130,7 +130,8 @@ impl Fragment {
 
     /// Time the entry was measured, parsed from its RFC 3339 `measured_at`.
     pub fn measured_at(&self) -> OffsetDateTime {
-        // `parse` has checked the field, so this cannot fail on a fragment read from a file.
+        // `parse` rejects a fragment whose time does not parse, so the epoch fallback is
+        // reached only by a fragment built in code with an invalid time.
         parse_measured_at(&self.entry.measured_at).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
@@ -204,8 +205,8 @@ pub fn parse_measured_at(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
-/// The same rule profiles apply to their `id`, so a fragment cannot create a model key that no
-/// profile could.
+/// Checks a model id by the rule profiles apply to their `id`, so a fragment cannot create a
+/// model key that no profile could.
 fn is_valid_model_id(id: &str) -> bool {
     !id.is_empty()
         && id
@@ -218,7 +219,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::registry::tests::sample_entry;
 
-    /// A valid fragment of `model` × `quant` measured at `measured_at`.
+    /// Builds a valid fragment of `model` × `quant` measured at `measured_at`.
     pub(crate) fn sample_fragment(model: &str, quant: &str, measured_at: &str) -> Fragment {
         let mut entry = sample_entry(1 << 28);
         entry.measured_at = measured_at.into();

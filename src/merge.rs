@@ -23,10 +23,10 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// What happened to one fragment.
+/// Outcome of merging one fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The slot was empty and now holds the fragment's entry.
+    /// The slot was empty and now contains the fragment's entry.
     Added,
     /// The fragment was newer and replaced the stored entry measured at this time.
     Replaced { previous_measured_at: String },
@@ -156,7 +156,10 @@ pub fn describe(merged: &Merged) -> String {
     let slot = format!("{} {}", merged.model, merged.quant);
     let file = display(&merged.path);
     match &merged.decision {
-        Decision::Added => format!("{slot}: added from {file} (measured {})", merged.measured_at),
+        Decision::Added => format!(
+            "{slot}: added from {file} (measured {})",
+            merged.measured_at
+        ),
         Decision::Replaced {
             previous_measured_at,
         } => format!(
@@ -164,7 +167,8 @@ pub fn describe(merged: &Merged) -> String {
             merged.measured_at
         ),
         Decision::KeptStored { stored_measured_at } => format!(
-            "{slot}: kept the entry measured {stored_measured_at}; {file} (measured {}) is not newer",
+            "{slot}: kept the entry measured {stored_measured_at}; \
+             {file} (measured {}) is not newer",
             merged.measured_at
         ),
     }

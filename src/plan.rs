@@ -93,7 +93,7 @@ fn profile_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// One line per job: model, quant and profile, separated by spaces.
+/// Renders one line per job: model, quant and profile, separated by spaces.
 pub fn render_text(matrix: &Matrix) -> String {
     let mut out = String::new();
     for job in &matrix.include {

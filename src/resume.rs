@@ -1,6 +1,6 @@
-//! Resuming an interrupted sweep: deciding whether the registry already holds a quant's result
-//! for the same GGUF file, settings and build, so `bench` can skip it instead of measuring it
-//! again.
+//! Resuming an interrupted sweep: deciding whether the registry already contains a quant's
+//! result for the same GGUF file, settings and build, so `bench` can skip it instead of
+//! measuring it again.
 //!
 //! A stored block is reused only when all of these match what the new run would use: the
 //! file's SHA-256, the bench settings (context lengths capped at the model's training context,
@@ -28,7 +28,7 @@ pub struct Build {
 }
 
 impl Build {
-    /// The build of this executable, with the CPU features llama.cpp reports on this machine.
+    /// Describes this executable's build, with the CPU features llama.cpp reports here.
     pub fn current(engine: &Engine) -> Build {
         Build {
             slm_quant_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -46,7 +46,7 @@ impl Build {
     }
 }
 
-/// What a new measurement of a quant would use.
+/// Inputs a new measurement of a quant would use.
 #[derive(Debug, Clone)]
 pub struct Planned<'a> {
     pub sha256: &'a str,
@@ -122,7 +122,8 @@ pub fn find_reusable(
     let sha256 = match current_sha256(plan, label) {
         Ok(sha256) => sha256,
         Err(error) => {
-            tracing::debug!(quant = %label, error = %format!("{error:#}"), "cannot check the stored result");
+            let error = format!("{error:#}");
+            tracing::debug!(quant = %label, %error, "cannot check the stored result");
             return None;
         }
     };
@@ -171,7 +172,7 @@ mod tests {
     fn same_file_settings_and_build_is_reusable() {
         let entry = stored();
         let build = build_of(&entry);
-        // The run asks for 8192, which the measurement capped at the training context.
+        // The run requests 8192, which the measurement capped at the training context.
         let settings = BenchSettings {
             context_lengths: vec![512, 8192],
             ..entry.settings.clone()

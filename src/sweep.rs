@@ -105,7 +105,7 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
         if !plan.force {
             if let Some(entry) = resume::find_reusable(plan, label, &mut build) {
                 printer.status(&format!(
-                    "{label}: skipped, the registry already holds its result for the same file, \
+                    "{label}: skipped, the registry already contains its result for the same file, \
                      settings and build (pass --force to measure it again)"
                 ));
                 rows.push(SweepRow::skipped(&plan.profile.id, label.as_str(), entry));

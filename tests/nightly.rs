@@ -202,7 +202,7 @@ fn simulate_nightly(dir: &Path, profiles: &Path, registry: &Path) -> Vec<PathBuf
     fragments
 }
 
-/// The JSON with every number replaced by 0 and every `measured_at` blanked, so two runs of
+/// Returns the JSON with every number replaced by 0 and every `measured_at` blanked, so two runs of
 /// the same sweep compare equal in everything but measured values.
 fn shape(value: &Value) -> Value {
     match value {

@@ -43,7 +43,7 @@ fn workflows_pass_actionlint() {
     );
 }
 
-/// The arguments the nightly's plan job passes to `slm-quant plan`.
+/// Returns the arguments the nightly's plan job passes to `slm-quant plan`.
 fn plan_arguments(workflow: &Value) -> Vec<String> {
     let steps = workflow["jobs"]["plan"]["steps"].as_sequence().unwrap();
     let script = steps
