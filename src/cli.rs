@@ -3,6 +3,9 @@
 //! Exit codes: 0 when every requested quant was measured, 1 when some quants failed but the
 //! others were measured and written, 2 for a usage or setup error (bad flag, profile or
 //! registry), in which case nothing was written.
+//!
+//! `registry merge` exits with 1 when some fragments were rejected (the others are merged and
+//! written), and `compare --fail-on-regression` exits with 1 when a regression is flagged.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,13 +14,17 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::{self, CompareFormat, DEFAULT_MIN_CHANGE_PERCENT};
 use crate::engine::Engine;
+use crate::fragment::Fragment;
 use crate::measure::{self, MeasureRequest};
+use crate::merge;
+use crate::plan::{self, DEFAULT_PROFILES_DIR};
 use crate::printer::{Printer, Verbosity};
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quant::QuantLabel;
 use crate::quantize;
-use crate::registry::DEFAULT_REGISTRY;
+use crate::registry::{Registry, DEFAULT_REGISTRY};
 use crate::report::{self, OutputFormat, RowStatus};
 use crate::sweep::{self, QuantSelection, SweepPlan, PROGRESS_PREFIX};
 
@@ -53,6 +60,57 @@ enum Command {
     /// Measure one GGUF file and write its registry block (run by `bench` for each quant).
     #[command(hide = true)]
     Measure(MeasureArgs),
+    /// List the (profile, quant) jobs of a sweep, as a GitHub Actions matrix with --json.
+    Plan(PlanArgs),
+    /// Work on the registry file.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Show how each metric changed between two registries, and flag changes beyond noise.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// Folder of profile files (*.toml).
+    #[arg(long, default_value = DEFAULT_PROFILES_DIR)]
+    profiles: PathBuf,
+    /// Print the matrix as one line of JSON (`{"include": [...]}`) instead of a job list.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Fold fragments written by `bench --fragment` into the registry; a fragment replaces a
+    /// stored quant only when it was measured later.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Fragment files to merge.
+    #[arg(required = true)]
+    fragments: Vec<PathBuf>,
+    /// Registry file to update.
+    #[arg(long, default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// Registry before (a missing file counts as an empty registry).
+    old: PathBuf,
+    /// Registry after.
+    new: PathBuf,
+    /// Exit with code 1 when any metric regressed beyond noise.
+    #[arg(long)]
+    fail_on_regression: bool,
+    /// Smallest change, in percent of the old mean, that can be flagged.
+    #[arg(long, default_value_t = DEFAULT_MIN_CHANGE_PERCENT)]
+    min_change_percent: f64,
+    /// Format printed on stdout: Markdown (for $GITHUB_STEP_SUMMARY) or JSON.
+    #[arg(long, value_enum, default_value = "md")]
+    output: CompareFormat,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +130,12 @@ struct BenchArgs {
     /// Format of the table printed on stdout.
     #[arg(long, value_enum, default_value = "md")]
     output: OutputFormat,
+    /// Measure even quants whose stored result has the same file sha256, settings and build.
+    #[arg(long)]
+    force: bool,
+    /// Also write the quant's result as a fragment file for `registry merge` (one quant only).
+    #[arg(long)]
+    fragment: Option<PathBuf>,
     #[command(flatten)]
     overrides: SettingOverrides,
 }
@@ -188,6 +252,9 @@ fn run(command: Command, printer: &Printer, log_filter: String) -> Result<u8> {
             Ok(0)
         }
         Command::Measure(args) => measure_command(args),
+        Command::Plan(args) => plan_command(args),
+        Command::Registry(RegistryCommand::Merge(args)) => merge_command(args, printer),
+        Command::Compare(args) => compare_command(args),
     }
 }
 
@@ -199,13 +266,20 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
             "no quants selected; pass --all-quants or --quant LABEL (for example --quant Q8_0)"
         ),
     };
-    let plan = SweepPlan::new(
+    let mut plan = SweepPlan::new(
         &args.profile,
         &selection,
         |settings| args.overrides.apply(settings),
         &args.registry,
         log_filter,
     )?;
+    plan.force = args.force;
+    if args.fragment.is_some() && plan.quants.len() != 1 {
+        anyhow::bail!(
+            "--fragment writes one quant, but {} are selected; pass exactly one --quant",
+            plan.quants.len()
+        );
+    }
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),
@@ -214,6 +288,9 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
     ));
 
     let rows = sweep::run(&plan, printer)?;
+    if let Some(path) = &args.fragment {
+        write_fragment(&plan, &rows, path, printer)?;
+    }
     let table = report::render(&rows, args.output);
     std::io::stdout()
         .write_all(table.as_bytes())
@@ -244,4 +321,96 @@ fn measure_command(args: MeasureArgs) -> Result<u8> {
     std::fs::write(&args.result, json)
         .with_context(|| format!("cannot write result {}", args.result.display()))?;
     Ok(0)
+}
+
+/// Writes the fragment of the sweep's one quant, unless that quant failed.
+fn write_fragment(
+    plan: &SweepPlan,
+    rows: &[report::SweepRow],
+    path: &std::path::Path,
+    printer: &Printer,
+) -> Result<()> {
+    let (Some(row), Some(&label)) = (rows.first(), plan.quants.first()) else {
+        return Ok(());
+    };
+    let Some(entry) = &row.result else {
+        printer.line(&format!(
+            "no fragment written to {}: quant {label} failed",
+            path.display()
+        ));
+        return Ok(());
+    };
+    let reused = row.status == RowStatus::Skipped;
+    let fragment = Fragment::new(
+        &plan.profile,
+        &plan.profile_path,
+        label,
+        entry.clone(),
+        reused,
+    );
+    fragment.save(path)?;
+    printer.status(&format!("wrote fragment {}", path.display()));
+    Ok(())
+}
+
+fn plan_command(args: PlanArgs) -> Result<u8> {
+    let matrix = plan::plan(&args.profiles)?;
+    let text = if args.json {
+        serde_json::to_string(&matrix)? + "\n"
+    } else {
+        plan::render_text(&matrix)
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(0)
+}
+
+fn merge_command(args: MergeArgs, printer: &Printer) -> Result<u8> {
+    // An unreadable registry stops the merge before anything is written.
+    let mut registry = Registry::load(&args.registry)?;
+    let before = registry.clone();
+
+    let (fragments, rejected) = merge::load_fragments(&args.fragments);
+    for rejection in &rejected {
+        printer.line(&format!("error: rejected {}", rejection.reason));
+    }
+    let outcomes = merge::merge(&mut registry, fragments);
+    for outcome in &outcomes {
+        printer.status(&merge::describe(outcome));
+    }
+    if registry != before {
+        registry.save(&args.registry)?;
+    }
+    printer.status(&format!(
+        "merged {} fragment(s) into {}, rejected {}",
+        outcomes.len(),
+        args.registry.display(),
+        rejected.len()
+    ));
+    Ok(if rejected.is_empty() {
+        0
+    } else {
+        EXIT_SOME_FAILED
+    })
+}
+
+fn compare_command(args: CompareArgs) -> Result<u8> {
+    if !(args.min_change_percent >= 0.0 && args.min_change_percent.is_finite()) {
+        anyhow::bail!(
+            "--min-change-percent must be a non-negative number, not {}",
+            args.min_change_percent
+        );
+    }
+    let old = Registry::load(&args.old)?;
+    let new = Registry::load(&args.new)?;
+    let comparison = compare::compare(&old, &new, args.min_change_percent);
+    std::io::stdout()
+        .write_all(compare::render(&comparison, args.output).as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(if args.fail_on_regression && comparison.has_regression() {
+        EXIT_SOME_FAILED
+    } else {
+        0
+    })
 }

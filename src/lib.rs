@@ -3,12 +3,16 @@
 
 pub mod chat;
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod fetch;
+pub mod fragment;
 pub mod hardware;
 pub mod measure;
 pub mod memory;
+pub mod merge;
 pub mod perf;
+pub mod plan;
 pub mod printer;
 pub mod probes;
 pub mod profile;
@@ -16,6 +20,7 @@ pub mod quant;
 pub mod quantize;
 pub mod registry;
 pub mod report;
+pub mod resume;
 pub mod stats;
 pub mod sweep;
 pub mod text;

@@ -33,6 +33,9 @@ pub struct SweepRow {
 pub enum RowStatus {
     Measured,
     Failed,
+    /// Not measured again: the registry already held a result for the same file, settings
+    /// and build, which the row shows.
+    Skipped,
 }
 
 impl SweepRow {
@@ -43,6 +46,13 @@ impl SweepRow {
             status: RowStatus::Measured,
             error: None,
             result: Some(entry),
+        }
+    }
+
+    pub fn skipped(model: &str, quant: &str, entry: QuantEntry) -> SweepRow {
+        SweepRow {
+            status: RowStatus::Skipped,
+            ..SweepRow::measured(model, quant, entry)
         }
     }
 
@@ -140,7 +150,10 @@ fn table(rows: &[SweepRow], plain: bool) -> (Vec<String>, Vec<Vec<String>>) {
             body.push(cells);
             continue;
         };
-        cells.push("measured".into());
+        cells.push(match row.status {
+            RowStatus::Skipped => "skipped".into(),
+            _ => "measured".into(),
+        });
         cells.push(number(entry.file.bytes as f64 / MIB, None, 1));
         for n in &outputs {
             let found = entry.generation.iter().find(|g| g.n_gen == *n);

@@ -18,6 +18,7 @@ use crate::profile::{BenchSettings, Profile};
 use crate::quant::QuantLabel;
 use crate::registry::{ModelHeader, QuantEntry, Registry};
 use crate::report::SweepRow;
+use crate::resume;
 
 /// Prefix of the progress lines a measuring process prints on stdout.
 pub const PROGRESS_PREFIX: &str = "progress: ";
@@ -42,6 +43,8 @@ pub struct SweepPlan {
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
+    /// Measure every selected quant, even one whose stored result is still current.
+    pub force: bool,
 }
 
 impl SweepPlan {
@@ -76,6 +79,7 @@ impl SweepPlan {
             settings,
             registry_path: registry_path.to_path_buf(),
             log_filter,
+            force: false,
         })
     }
 
@@ -100,7 +104,19 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
     Registry::load(&plan.registry_path)?;
 
     let mut rows = Vec::new();
+    let mut build = None;
     for &label in &plan.quants {
+        if !plan.force {
+            if let Some(entry) = resume::find_reusable(plan, label, &mut build) {
+                printer.status(&format!(
+                    "{label}: skipped, the registry already contains its result for the same file, \
+                     settings and build (pass --force to measure it again)"
+                ));
+                rows.push(SweepRow::skipped(&plan.profile.id, label.as_str(), entry));
+                continue;
+            }
+        }
+
         let bar = printer.quant_bar(label.as_str());
         let outcome = measure_one(plan, label, &bar, printer);
         bar.finish_and_clear();
