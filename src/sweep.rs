@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -98,6 +98,7 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
     // A registry that cannot be read stops the sweep before any measuring starts, so it is
     // never overwritten and no measurement is wasted.
     Registry::load(&plan.registry_path)?;
+    Registry::check_writable(&plan.registry_path)?;
 
     let mut rows = Vec::new();
     for &label in &plan.quants {
@@ -161,7 +162,13 @@ fn run_child(
     };
     let request_json = serde_json::to_string(&request)?;
 
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
+    // async-signal-safe and changes nothing but the child's own death signal.
+    unsafe {
+        command.pre_exec(die_with_parent);
+    }
+    let mut child = command
         .arg("measure")
         .arg("--request-json")
         .arg(&request_json)
@@ -211,6 +218,16 @@ fn run_child(
     let text = std::fs::read_to_string(result_file.path())
         .context("the measuring process wrote no result")?;
     serde_json::from_str(&text).context("the measuring process wrote an unreadable result")
+}
+
+/// Makes the measuring process die with its parent, so an interrupted or killed `bench` leaves
+/// no orphan measuring on in the background.
+fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn describe_failure(status: ExitStatus, tail: &[String]) -> String {
