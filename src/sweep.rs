@@ -57,10 +57,15 @@ impl SweepPlan {
         let quants = match selection {
             QuantSelection::All => profile.quants.iter().map(|q| q.label).collect(),
             QuantSelection::Only(labels) => {
+                let mut unique = Vec::new();
                 for label in labels {
                     profile.quant(*label).map_err(anyhow::Error::msg)?;
+                    // `--quant q8_0 --quant Q8_0` names one quant; measure it once.
+                    if !unique.contains(label) {
+                        unique.push(*label);
+                    }
                 }
-                labels.clone()
+                unique
             }
         };
         let mut settings = profile.bench.clone();
@@ -254,6 +259,29 @@ fn describe_failure(status: ExitStatus, tail: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quant_named_twice_is_measured_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("tiny.toml");
+        std::fs::write(
+            &profile,
+            "id = \"tiny\"\ndisplay_name = \"Tiny\"\n[source]\nkind = \"directory\"\n\
+             path = \"m\"\n[[quant]]\nlabel = \"Q8_0\"\n[[quant]]\nlabel = \"F16\"\n",
+        )
+        .unwrap();
+        let labels = ["q8_0", "F16", "Q8_0"].map(|text| text.parse().unwrap());
+        let plan = SweepPlan::new(
+            &profile,
+            &QuantSelection::Only(labels.to_vec()),
+            |_| {},
+            &dir.path().join("models.json"),
+            String::new(),
+        )
+        .unwrap();
+        let names: Vec<&str> = plan.quants.iter().map(|label| label.as_str()).collect();
+        assert_eq!(names, ["Q8_0", "F16"]);
+    }
 
     #[test]
     fn abort_is_described() {
