@@ -48,6 +48,7 @@ pub fn measure_quant(
     let model = engine.load(model_file)?;
     let rss_after_load = memory::read_self().map(|m| m.rss_bytes).unwrap_or(0);
     let info = model.info();
+    perf::check_output_lengths(settings, info.n_ctx_train).map_err(anyhow::Error::msg)?;
 
     let (context_lengths, warnings) =
         perf::plan_context_lengths(&settings.context_lengths, info.n_ctx_train);

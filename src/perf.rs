@@ -82,10 +82,33 @@ pub fn plan_context_lengths(requested: &[u32], n_ctx_train: u32) -> (Vec<u32>, V
     (lengths, warnings)
 }
 
+/// Fails when the longest generation run (its prompt plus the generated tokens) would not
+/// fit the model's training context, rather than measuring past it or overflowing.
+pub fn check_output_lengths(settings: &BenchSettings, n_ctx_train: u32) -> Result<(), String> {
+    let Some(&longest) = settings.output_lengths.iter().max() else {
+        return Ok(());
+    };
+    let needed = u64::from(longest) + GENERATION_PROMPT_TOKENS as u64;
+    if n_ctx_train > 0 && needed > u64::from(n_ctx_train) {
+        return Err(format!(
+            "output length {longest} needs {needed} context tokens ({GENERATION_PROMPT_TOKENS} \
+             prompt + {longest} generated), more than the model's training context \
+             {n_ctx_train}; use output lengths up to {}",
+            u64::from(n_ctx_train) - GENERATION_PROMPT_TOKENS as u64
+        ));
+    }
+    Ok(())
+}
+
 /// Context size a session needs for these measurements.
 pub fn required_n_ctx(settings: &BenchSettings, context_lengths: &[u32]) -> u32 {
-    let longest_generation = settings.output_lengths.iter().max().copied().unwrap_or(0)
-        + GENERATION_PROMPT_TOKENS as u32;
+    let longest_generation = settings
+        .output_lengths
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0)
+        .saturating_add(GENERATION_PROMPT_TOKENS as u32);
     let longest_prompt = context_lengths.iter().max().copied().unwrap_or(0);
     longest_generation.max(longest_prompt)
 }
@@ -268,6 +291,21 @@ mod tests {
             1000 + GENERATION_PROMPT_TOKENS as u32
         );
         assert_eq!(required_n_ctx(&settings, &[8192]), 8192);
+    }
+
+    #[test]
+    fn output_lengths_must_fit_training_context() {
+        let settings = |n: u32| BenchSettings {
+            output_lengths: vec![8, n],
+            ..BenchSettings::default()
+        };
+        assert!(check_output_lengths(&settings(8160), 8192).is_ok());
+        let error = check_output_lengths(&settings(8161), 8192).unwrap_err();
+        assert!(error.contains("output length 8161"), "{error}");
+        assert!(error.contains("up to 8160"), "{error}");
+        let error = check_output_lengths(&settings(u32::MAX), 8192).unwrap_err();
+        assert!(error.contains("4294967327 context tokens"), "{error}");
+        assert_eq!(required_n_ctx(&settings(u32::MAX), &[64]), u32::MAX);
     }
 
     #[test]

@@ -78,6 +78,9 @@ impl Printer {
             .with_env_filter(EnvFilter::new(&filter))
             .with_writer(self.clone())
             .with_target(self.verbosity >= Verbosity::Verbose)
+            // Colour codes only for a person at a terminal: logs piped to a file or CI, and
+            // the measuring processes' lines that `bench` relays, stay plain text.
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
             .without_time()
             .try_init();
         filter

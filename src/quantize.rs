@@ -2,6 +2,7 @@
 //! quantizer (`llama_model_quantize`), the same code as the `llama-quantize` tool.
 
 use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
@@ -20,12 +21,7 @@ pub fn quantize(
     threads: u32,
 ) -> Result<()> {
     engine::check_gguf_magic(input)?;
-    if input == output {
-        bail!(
-            "input and output are the same file ({}); choose another output",
-            input.display()
-        );
-    }
+    check_output(input, output)?;
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;
@@ -56,8 +52,35 @@ pub fn quantize(
             input.display()
         );
     }
-    std::fs::rename(&partial, output)
-        .with_context(|| format!("cannot move the quantized file to {}", output.display()))?;
+    if let Err(error) = std::fs::rename(&partial, output) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(error)
+            .with_context(|| format!("cannot move the quantized file to {}", output.display()));
+    }
+    Ok(())
+}
+
+/// Rejects an output that would replace the input, however its path is spelled (`./a.gguf`,
+/// a symlink or a hard link), or that is a folder, before any time is spent quantizing.
+fn check_output(input: &Path, output: &Path) -> Result<()> {
+    let Ok(target) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    if target.is_dir() {
+        bail!(
+            "output {} is a folder; name the GGUF file to write",
+            output.display()
+        );
+    }
+    let source = std::fs::metadata(input)
+        .with_context(|| format!("cannot read model file {}", input.display()))?;
+    if (source.dev(), source.ino()) == (target.dev(), target.ino()) {
+        bail!(
+            "input and output are the same file ({} and {}); choose another output",
+            input.display(),
+            output.display()
+        );
+    }
     Ok(())
 }
 
@@ -66,4 +89,43 @@ fn path_to_cstring(path: &Path) -> Result<CString> {
         .to_str()
         .with_context(|| format!("path {} is not UTF-8", path.display()))?;
     CString::new(text).with_context(|| format!("path {} contains a NUL byte", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_naming_the_input_another_way_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.gguf");
+        std::fs::write(&input, b"GGUF").unwrap();
+        std::fs::hard_link(&input, dir.path().join("hard.gguf")).unwrap();
+        std::os::unix::fs::symlink(&input, dir.path().join("soft.gguf")).unwrap();
+
+        for spelling in ["in.gguf", "./in.gguf", "hard.gguf", "soft.gguf"] {
+            let output = dir.path().join(spelling);
+            let error = check_output(&input, &output).unwrap_err().to_string();
+            assert!(error.contains("the same file"), "{spelling}: {error}");
+        }
+    }
+
+    #[test]
+    fn folder_output_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.gguf");
+        std::fs::write(&input, b"GGUF").unwrap();
+        let error = check_output(&input, dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is a folder"), "{error}");
+    }
+
+    #[test]
+    fn other_or_new_output_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.gguf");
+        std::fs::write(&input, b"GGUF").unwrap();
+        std::fs::write(dir.path().join("old.gguf"), b"GGUF").unwrap();
+        assert!(check_output(&input, &dir.path().join("old.gguf")).is_ok());
+        assert!(check_output(&input, &dir.path().join("new.gguf")).is_ok());
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -240,9 +241,36 @@ impl Registry {
         slot.notes = model.notes;
         slot.source = model.source;
         slot.performance.hardware = Some(hardware);
+        let mut entry = entry;
+        // Blocks of the old entry this version does not know (written by a newer slm-quant or
+        // another tool) stay, as the registry promises for unknown fields.
+        if let Some(old) = slot.performance.quantizations.remove(quant) {
+            for (key, value) in old.extra {
+                entry.extra.entry(key).or_insert(value);
+            }
+        }
         slot.performance
             .quantizations
             .insert(quant.to_string(), entry);
+    }
+
+    /// Fails unless the registry's folder can be created and written, so a sweep stops before
+    /// measuring anything it could not store.
+    pub fn check_writable(path: &Path) -> Result<()> {
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("cannot create registry folder {}", folder.display()))?;
+        tempfile::NamedTempFile::new_in(&folder).with_context(|| {
+            format!(
+                "cannot write registry {}: its folder {} is not writable; pass another --registry",
+                path.display(),
+                folder.display()
+            )
+        })?;
+        Ok(())
     }
 
     /// Writes the registry to `path` atomically: a temporary file in the same folder is
@@ -259,6 +287,15 @@ impl Registry {
         json.push('\n');
         let mut temporary = tempfile::NamedTempFile::new_in(&folder)
             .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
+        // The temporary file is private (0600); the registry keeps the mode it had, or gets
+        // the usual 0644 of a published file, so the web server rendering it can still read it.
+        let permissions = std::fs::metadata(path)
+            .map(|old| old.permissions())
+            .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+        temporary
+            .as_file()
+            .set_permissions(permissions)
+            .with_context(|| format!("cannot set the permissions of {}", path.display()))?;
         temporary.write_all(json.as_bytes())?;
         temporary.as_file().sync_all()?;
         temporary
@@ -463,6 +500,55 @@ pub(crate) mod tests {
         assert_eq!(
             saved["models"]["a"]["performance"]["quantizations"]["Q8_0"]["quality"]["kld"],
             0.01
+        );
+    }
+
+    #[test]
+    fn unknown_blocks_of_a_remeasured_quant_survive() {
+        let mut registry = Registry::default();
+        let mut first = sample_entry(1);
+        first
+            .extra
+            .insert("quality".into(), serde_json::json!({"kld": 0.01}));
+        registry.upsert_quant(header("a"), "Q8_0", first);
+        registry.upsert_quant(header("a"), "Q8_0", sample_entry(2));
+        let entry = &registry.models["a"].performance.quantizations["Q8_0"];
+        assert_eq!(entry.memory.peak_rss_bytes, 2);
+        assert_eq!(entry.extra["quality"]["kld"], 0.01);
+    }
+
+    #[test]
+    fn saved_registry_is_world_readable_or_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models.json");
+        let mut registry = Registry::default();
+        registry.upsert_quant(header("a"), "Q8_0", sample_entry(1));
+        registry.save(&path).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o644);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        registry.save(&path).unwrap();
+        assert_eq!(mode(&path), 0o640);
+    }
+
+    #[test]
+    fn unwritable_registry_folder_is_reported_before_measuring() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, "x").unwrap();
+        let error = format!(
+            "{:#}",
+            Registry::check_writable(&file.join("models.json")).unwrap_err()
+        );
+        assert!(error.contains("plain-file"), "{error}");
+
+        let path = dir.path().join("new/models.json");
+        Registry::check_writable(&path).unwrap();
+        assert!(!path.exists(), "checking must not create the registry");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("new")).unwrap().count(),
+            0
         );
     }
 

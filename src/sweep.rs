@@ -60,10 +60,15 @@ impl SweepPlan {
         let quants = match selection {
             QuantSelection::All => profile.quants.iter().map(|q| q.label).collect(),
             QuantSelection::Only(labels) => {
+                let mut unique = Vec::new();
                 for label in labels {
                     profile.quant(*label).map_err(anyhow::Error::msg)?;
+                    // `--quant q8_0 --quant Q8_0` names one quant; measure it once.
+                    if !unique.contains(label) {
+                        unique.push(*label);
+                    }
                 }
-                labels.clone()
+                unique
             }
         };
         let mut settings = profile.bench.clone();
@@ -102,6 +107,7 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
     // A registry that cannot be read stops the sweep before any measuring starts, so it is
     // never overwritten and no measurement is wasted.
     Registry::load(&plan.registry_path)?;
+    Registry::check_writable(&plan.registry_path)?;
 
     let mut rows = Vec::new();
     let mut build = None;
@@ -192,14 +198,10 @@ fn run_child(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
-    // async-signal-safe. It makes the kernel kill the child when slm-quant dies, so a killed
-    // sweep leaves no measuring process behind.
+    // SAFETY: the hook runs in the forked child before exec and only calls prctl, which is
+    // async-signal-safe and changes nothing but the child's own death signal.
     unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
+        command.pre_exec(die_with_parent);
     }
     let mut child = command
         .spawn()
@@ -244,6 +246,16 @@ fn run_child(
     serde_json::from_str(&text).context("the measuring process wrote an unreadable result")
 }
 
+/// Makes the measuring process die with its parent, so an interrupted or killed `bench` leaves
+/// no orphan measuring on in the background.
+fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn describe_failure(status: ExitStatus, tail: &[String]) -> String {
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with code {code}"),
@@ -268,6 +280,29 @@ fn describe_failure(status: ExitStatus, tail: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quant_named_twice_is_measured_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("tiny.toml");
+        std::fs::write(
+            &profile,
+            "id = \"tiny\"\ndisplay_name = \"Tiny\"\n[source]\nkind = \"directory\"\n\
+             path = \"m\"\n[[quant]]\nlabel = \"Q8_0\"\n[[quant]]\nlabel = \"F16\"\n",
+        )
+        .unwrap();
+        let labels = ["q8_0", "F16", "Q8_0"].map(|text| text.parse().unwrap());
+        let plan = SweepPlan::new(
+            &profile,
+            &QuantSelection::Only(labels.to_vec()),
+            |_| {},
+            &dir.path().join("models.json"),
+            String::new(),
+        )
+        .unwrap();
+        let names: Vec<&str> = plan.quants.iter().map(|label| label.as_str()).collect();
+        assert_eq!(names, ["Q8_0", "F16"]);
+    }
 
     #[test]
     fn abort_is_described() {
