@@ -95,7 +95,7 @@ pub fn check_gguf_magic(path: &Path) -> Result<()> {
             .to_string();
         bail!(
             "{} is not a GGUF file: starts with `{shown}`, {size} bytes; \
-             fetch the file again or fix the path in the profile",
+             download or derive the file again, or correct its path",
             path.display()
         );
     }
@@ -267,6 +267,11 @@ pub struct Session<'m> {
 impl<'m> Session<'m> {
     pub fn model(&self) -> &'m Model {
         self.model
+    }
+
+    /// Tokens per `llama_decode` call llama.cpp settled on (at most the context size).
+    pub fn n_batch(&self) -> u32 {
+        self.n_batch as u32
     }
 
     /// The context size llama.cpp allocated (it may round the requested one up).

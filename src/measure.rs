@@ -70,6 +70,7 @@ pub fn measure_quant(
 
     let speed = perf::measure(&mut session, settings, &context_lengths, &mut on_progress)?;
     let allocated_n_ctx = session.n_ctx();
+    let allocated_n_batch = session.n_batch();
     drop(session);
 
     let peak_rss_anon = sampler.finish();
@@ -115,7 +116,7 @@ pub fn measure_quant(
             cpu_features: engine.cpu_features(),
             threads: settings.threads,
             n_ctx: allocated_n_ctx,
-            n_batch: settings.batch_size,
+            n_batch: allocated_n_batch,
             hardware: Hardware::detect(),
             warnings,
         },

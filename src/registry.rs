@@ -211,9 +211,12 @@ impl Registry {
 
     pub fn parse(text: &str) -> Result<Registry> {
         let raw: Value = serde_json::from_str(text).context("not valid JSON")?;
-        let version = raw.get("schema_version").and_then(Value::as_u64);
-        match version {
+        let version = match raw.get("schema_version") {
             None => bail!("`schema_version` is missing"),
+            Some(value) => value.as_u64(),
+        };
+        match version {
+            None => bail!("`schema_version` must be a non-negative integer"),
             Some(v) if v > u64::from(SCHEMA_VERSION) => bail!(
                 "schema_version {v} is newer than this slm-quant understands ({SCHEMA_VERSION}); \
                  upgrade slm-quant"

@@ -259,7 +259,7 @@ fn die_with_parent() -> std::io::Result<()> {
 fn describe_failure(status: ExitStatus, tail: &[String]) -> String {
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(6)) => "was aborted (SIGABRT), as llama.cpp does on a damaged file".into(),
+        (None, Some(6)) => "was aborted (SIGABRT, which llama.cpp raises on a damaged file)".into(),
         (None, Some(signal)) => format!("was killed by signal {signal}"),
         (None, None) => "ended abnormally".into(),
     };
