@@ -11,13 +11,14 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::table::ReportFormat;
 use crate::engine::Engine;
 use crate::measure::{self, MeasureRequest};
 use crate::printer::{Printer, Verbosity};
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quant::QuantLabel;
 use crate::quantize;
-use crate::registry::DEFAULT_REGISTRY;
+use crate::registry::{Registry, DEFAULT_REGISTRY};
 use crate::report::{self, OutputFormat, RowStatus};
 use crate::sweep::{self, QuantSelection, SweepPlan, PROGRESS_PREFIX};
 
@@ -53,6 +54,33 @@ enum Command {
     /// Measure one GGUF file and write its registry block (run by `bench` for each quant).
     #[command(hide = true)]
     Measure(MeasureArgs),
+    /// Print each model's quants side by side, with ratios to the reference quant.
+    Report(ReportArgs),
+    /// Write a static HTML site (index and one page per model) from the registry.
+    Site(SiteArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Registry file to read.
+    #[arg(long, default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+    /// Report only this model id.
+    #[arg(long)]
+    model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+struct SiteArgs {
+    /// Folder to write the site into; created when missing, its pages are overwritten.
+    #[arg(long)]
+    out: PathBuf,
+    /// Registry file to read.
+    #[arg(long, default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +216,8 @@ fn run(command: Command, printer: &Printer, log_filter: String) -> Result<u8> {
             Ok(0)
         }
         Command::Measure(args) => measure_command(args),
+        Command::Report(args) => report_command(args),
+        Command::Site(args) => site_command(args, printer),
     }
 }
 
@@ -244,4 +274,33 @@ fn measure_command(args: MeasureArgs) -> Result<u8> {
     std::fs::write(&args.result, json)
         .with_context(|| format!("cannot write result {}", args.result.display()))?;
     Ok(0)
+}
+
+fn report_command(args: ReportArgs) -> Result<u8> {
+    let registry = existing_registry(&args.registry)?;
+    let models = crate::compare::compare_registry(&registry, args.model.as_deref())?;
+    let text = crate::compare::table::render(&models, args.output);
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(0)
+}
+
+fn site_command(args: SiteArgs, printer: &Printer) -> Result<u8> {
+    let registry = existing_registry(&args.registry)?;
+    let index = crate::site::write_site(&registry, &args.out)?;
+    printer.status(&format!("wrote {}", index.display()));
+    Ok(0)
+}
+
+/// Loads a registry that must exist, because reporting on a missing file would print an empty
+/// report that looks like a successful one.
+fn existing_registry(path: &std::path::Path) -> Result<Registry> {
+    if !path.is_file() {
+        anyhow::bail!(
+            "registry {} not found; run `slm-quant bench` first or pass --registry PATH",
+            path.display()
+        );
+    }
+    Registry::load(path)
 }

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod fetch;
 pub mod hardware;
@@ -15,7 +16,9 @@ pub mod profile;
 pub mod quant;
 pub mod quantize;
 pub mod registry;
+pub mod registry_blocks;
 pub mod report;
+pub mod site;
 pub mod stats;
 pub mod sweep;
 pub mod text;
