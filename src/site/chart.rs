@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use super::html::escape;
 
 const WIDTH: f64 = 560.0;
+const WIDE_WIDTH: f64 = 860.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 16.0;
@@ -55,6 +56,7 @@ pub struct BarGroup {
 #[derive(Debug, Clone)]
 pub struct BarChart {
     pub title: String,
+    pub x_label: String,
     pub y_label: String,
     /// Upper end of the value axis when it is fixed (100 for scores).
     pub y_max: Option<f64>,
@@ -172,17 +174,17 @@ fn tick_label(value: f64, step: f64) -> String {
     format!("{:.decimals$}", value + 0.0)
 }
 
-fn open_svg(out: &mut String, kind: &str, title: &str) {
+fn open_svg(out: &mut String, kind: &str, title: &str, width: f64) {
     let _ = write!(
         out,
-        "<svg class=\"chart\" data-kind=\"{kind}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
+        "<svg class=\"chart\" data-kind=\"{kind}\" viewBox=\"0 0 {width} {HEIGHT}\" \
          role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         escape(title)
     );
 }
 
 /// Draws the value axis: grid lines, tick labels and the rotated axis title.
-fn y_axis(out: &mut String, scale: &Scale, ticks: &[f64], label: &str) {
+fn y_axis(out: &mut String, scale: &Scale, ticks: &[f64], label: &str, width: f64) {
     let step = if ticks.len() > 1 {
         ticks[1] - ticks[0]
     } else {
@@ -195,7 +197,7 @@ fn y_axis(out: &mut String, scale: &Scale, ticks: &[f64], label: &str) {
             out,
             "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
              <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            WIDTH - RIGHT,
+            width - RIGHT,
             LEFT - 6.0,
             y + 4.0,
             tick_label(*tick, step)
@@ -213,14 +215,14 @@ fn y_axis(out: &mut String, scale: &Scale, ticks: &[f64], label: &str) {
 }
 
 /// Draws the category or numeric axis line and its title; tick labels are drawn by the caller.
-fn x_axis_frame(out: &mut String, label: &str) {
+fn x_axis_frame(out: &mut String, label: &str, width: f64) {
     let base = HEIGHT - BOTTOM;
     let _ = write!(
         out,
         "<line class=\"axis-line\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{base}\" y2=\"{base}\"/>\
          <text class=\"axis-title\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-        WIDTH - RIGHT,
-        (LEFT + WIDTH - RIGHT) / 2.0,
+        width - RIGHT,
+        (LEFT + width - RIGHT) / 2.0,
         HEIGHT - 8.0,
         escape(label)
     );
@@ -272,13 +274,15 @@ impl BarChart {
             log: false,
         };
 
-        let mut out = String::new();
-        open_svg(&mut out, "bar", &self.title);
-        y_axis(&mut out, &scale, &ticks, &self.y_label);
-        out.push_str("<g class=\"axis x-axis\">");
-        x_axis_frame(&mut out, if self.groups.len() > 1 { "" } else { "quant" });
+        // Grouped charts get a wider canvas so a category's bars and label stay readable.
         let grouped = self.groups.len() > 1;
-        let group_width = (WIDTH - LEFT - RIGHT) / self.groups.len().max(1) as f64;
+        let width = if grouped { WIDE_WIDTH } else { WIDTH };
+        let mut out = String::new();
+        open_svg(&mut out, "bar", &self.title, width);
+        y_axis(&mut out, &scale, &ticks, &self.y_label, width);
+        out.push_str("<g class=\"axis x-axis\">");
+        x_axis_frame(&mut out, &self.x_label, width);
+        let group_width = (width - LEFT - RIGHT) / self.groups.len().max(1) as f64;
         for (index, group) in self.groups.iter().enumerate() {
             let centre = LEFT + group_width * (index as f64 + 0.5);
             if grouped {
@@ -428,15 +432,15 @@ impl LineChart {
         };
 
         let mut out = String::new();
-        open_svg(&mut out, "line", &self.title);
-        y_axis(&mut out, &y_scale, &ticks, &self.y_label);
+        open_svg(&mut out, "line", &self.title, WIDTH);
+        y_axis(&mut out, &y_scale, &ticks, &self.y_label, WIDTH);
         out.push_str("<g class=\"axis x-axis\">");
         let x_label = if log {
             format!("{} (log scale)", self.x_label)
         } else {
             self.x_label.clone()
         };
-        x_axis_frame(&mut out, &x_label);
+        x_axis_frame(&mut out, &x_label, WIDTH);
         for x in &xs {
             x_tick(&mut out, x_scale.at(*x), &format!("{x}"));
         }
@@ -500,10 +504,10 @@ impl ScatterChart {
         };
 
         let mut out = String::new();
-        open_svg(&mut out, "scatter", &self.title);
-        y_axis(&mut out, &y_scale, &y_ticks, &self.y_label);
+        open_svg(&mut out, "scatter", &self.title, WIDTH);
+        y_axis(&mut out, &y_scale, &y_ticks, &self.y_label, WIDTH);
         out.push_str("<g class=\"axis x-axis\">");
-        x_axis_frame(&mut out, &self.x_label);
+        x_axis_frame(&mut out, &self.x_label, WIDTH);
         let step = x_ticks.get(1).map_or(1.0, |t| t - x_ticks[0]);
         for tick in &x_ticks {
             x_tick(&mut out, x_scale.at(*tick), &tick_label(*tick, step));
@@ -577,7 +581,7 @@ impl Heatmap {
         let cell_height = (HEIGHT - TOP - BOTTOM) / rows;
 
         let mut out = String::new();
-        open_svg(&mut out, "heatmap", &self.title);
+        open_svg(&mut out, "heatmap", &self.title, WIDTH);
         out.push_str("<g class=\"axis y-axis\">");
         for (index, label) in self.rows.iter().enumerate() {
             let y = TOP + cell_height * (index as f64 + 0.5);
@@ -596,7 +600,7 @@ impl Heatmap {
              text-anchor=\"middle\">{}</text></g><g class=\"axis x-axis\">",
             escape(&self.y_label)
         );
-        x_axis_frame(&mut out, &self.x_label);
+        x_axis_frame(&mut out, &self.x_label, WIDTH);
         for (index, label) in self.columns.iter().enumerate() {
             x_tick(&mut out, LEFT + cell_width * (index as f64 + 0.5), label);
         }
@@ -682,6 +686,7 @@ mod tests {
     fn bar_chart_has_one_mark_per_quant() {
         let chart = BarChart {
             title: "speed".into(),
+            x_label: "quant".into(),
             y_label: "tokens/s".into(),
             y_max: None,
             decimals: 1,

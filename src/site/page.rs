@@ -177,6 +177,7 @@ fn speed_chart(comparison: &ModelComparison, quants: &[PageQuant], colors: &Quan
         .collect();
     let chart = BarChart {
         title: title.into(),
+        x_label: "quant".into(),
         y_label: "tokens/s".into(),
         y_max: None,
         decimals: 1,
@@ -235,6 +236,7 @@ fn ram_chart(quants: &[PageQuant], colors: &QuantColors) -> String {
         .collect();
     let chart = BarChart {
         title: title.into(),
+        x_label: "quant".into(),
         y_label: "peak RSS (MiB)".into(),
         y_max: None,
         decimals: 0,

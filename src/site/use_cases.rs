@@ -119,6 +119,7 @@ fn rag_panel(quants: &[PageQuant], colors: &QuantColors) -> String {
         .collect();
     let chart = BarChart {
         title: "RAG benchmark scores".into(),
+        x_label: "benchmark".into(),
         y_label: "score (0-100)".into(),
         y_max: Some(100.0),
         decimals: 0,
@@ -127,7 +128,7 @@ fn rag_panel(quants: &[PageQuant], colors: &QuantColors) -> String {
     out.push_str("<div class=\"charts\">");
     out.push_str(&wide_figure(
         "Score per benchmark",
-        "higher is better",
+        "higher is better; n/m = not measured",
         &chart.to_svg(colors),
     ));
     out.push_str(
@@ -255,6 +256,7 @@ fn function_calling_panel(quants: &[PageQuant], colors: &QuantColors) -> String 
         .collect();
     let chart = BarChart {
         title: "Function-calling scores per category".into(),
+        x_label: "category".into(),
         y_label: "score (0-100)".into(),
         y_max: Some(100.0),
         decimals: 0,
@@ -263,7 +265,7 @@ fn function_calling_panel(quants: &[PageQuant], colors: &QuantColors) -> String 
     out.push_str("<div class=\"charts\">");
     out.push_str(&wide_figure(
         "Score per category",
-        "higher is better",
+        "higher is better; n/m = not measured",
         &chart.to_svg(colors),
     ));
     out.push_str("</div>");
