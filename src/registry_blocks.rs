@@ -175,8 +175,8 @@ impl QuantBlocks {
     }
 }
 
-/// The recommended quant per deployment target (`performance.recommendations`), empty when
-/// none was recorded.
+/// Reads the recommended quant per deployment target (`performance.recommendations`); the
+/// map is empty when none was recorded.
 pub fn recommendations(model: &str, performance: &Performance) -> BTreeMap<String, String> {
     let value = performance
         .extra
@@ -189,7 +189,7 @@ pub fn recommendations(model: &str, performance: &Performance) -> BTreeMap<Strin
         });
     let targets: BTreeMap<String, Value> =
         read_block(model, "performance.recommendations", value.as_ref()).unwrap_or_default();
-    // A target maps to a quant label; an object with a `quant` key is read the same way so
+    // A target maps to a quant label. An object with a `quant` key is read the same way, so
     // a richer recommendation record still shows its label.
     targets
         .into_iter()

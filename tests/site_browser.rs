@@ -1,7 +1,7 @@
-//! The site in a real browser: headless Chromium loads the pages built from a fixture
-//! registry, switches every tab with the mouse (with and without JavaScript), checks each
-//! chart's axes and marks, checks that a hostile model name shows as text, and keeps a
-//! screenshot in tests/artifacts/.
+//! The site in a real browser. Headless Chromium loads the pages built from a fixture
+//! registry and switches every tab with the mouse, with and without JavaScript. The tests
+//! check each chart's axes and marks and that a hostile model name shows as text, and keep
+//! screenshots in tests/artifacts/.
 
 mod cdp;
 mod common;
@@ -49,7 +49,7 @@ fn url(dir: &Path, file: &str) -> String {
     format!("file://{}", dir.join(file).display())
 }
 
-/// Visible tab panels, by id.
+/// Lists the ids of the visible tab panels.
 fn visible_panels(browser: &mut Browser, page: &Page) -> Value {
     browser.evaluate(
         page,
@@ -79,8 +79,8 @@ fn assert_tabs_switch(browser: &mut Browser, page: &Page, scripts_on: bool) {
     }
 }
 
-/// Every chart, as: kind, tick label counts per axis, axis titles, and the quants of the
-/// marks of each group (bar charts) or of the chart (line and scatter charts).
+/// Collects each chart's kind, tick label counts, axis titles, and the quants of its marks,
+/// per group for bar charts and for the whole chart otherwise.
 fn charts(browser: &mut Browser, page: &Page) -> Vec<Value> {
     let value = browser.evaluate(
         page,
@@ -145,7 +145,7 @@ fn assert_chart(chart: &Value) {
     }
 }
 
-/// Console errors, uncaught exceptions, browser log errors and dialogs of `page`.
+/// Collects the console errors, uncaught exceptions, browser log errors and dialogs of `page`.
 fn problems(browser: &Browser, page: &Page) -> Vec<String> {
     let mut found = Vec::new();
     for event in browser.events_named(&page.session, "Runtime.consoleAPICalled") {
@@ -169,6 +169,16 @@ fn problems(browser: &Browser, page: &Page) -> Vec<String> {
         found.push(format!("dialog: {}", event["params"]));
     }
     found
+}
+
+/// Saves one screenshot per page section as `<prefix>-<section>.png`, small enough to read.
+fn save_sections(browser: &mut Browser, page: &Page, prefix: &str) {
+    for section in ["summary", "performance", "use-cases", "deployment", "setup"] {
+        let png = browser.screenshot_element(page, &format!("#{section}"));
+        let path = artifact_dir().join(format!("{prefix}-{section}.png"));
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot of {section}: {}", path.display());
+    }
 }
 
 fn artifact_dir() -> PathBuf {
@@ -217,6 +227,7 @@ fn site_works_in_chromium() {
     let shot = artifact_dir().join("site-model-page.png");
     std::fs::write(&shot, &png).unwrap();
     println!("screenshot of the model page: {}", shot.display());
+    save_sections(&mut browser, &page, "site-model");
     assert_eq!(problems(&browser, &page), Vec::<String>::new());
 
     let linked = browser.new_page(1280, 900);
@@ -296,4 +307,62 @@ fn hostile_names_render_as_text() {
         "document.querySelector('#setup tbody code').textContent",
     );
     assert_eq!(file_cell, "<b>bold</b>.gguf");
+}
+
+/// Renders the site of the registry named by `SLM_QUANT_SITE_REGISTRY`, such as a real
+/// sweep's, and checks its charts' axes and the console. Screenshots of each model page and
+/// its sections go to tests/artifacts/.
+#[test]
+#[ignore = "needs SLM_QUANT_SITE_REGISTRY; run with --ignored"]
+fn registry_from_environment_renders() {
+    let registry = std::env::var_os("SLM_QUANT_SITE_REGISTRY")
+        .map(PathBuf::from)
+        .expect("set SLM_QUANT_SITE_REGISTRY to the registry to render");
+    let chromium = chromium();
+    let site = tempfile::tempdir().unwrap();
+    let output = common::slm_quant(
+        site.path(),
+        &[
+            "site",
+            "--out",
+            site.path().to_str().unwrap(),
+            "--registry",
+            registry.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut browser = Browser::launch(&chromium);
+    let mut pages: Vec<String> = std::fs::read_dir(site.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".html") && name != "index.html")
+        .collect();
+    pages.sort();
+    for file in pages {
+        let page = browser.new_page(1280, 900);
+        browser.navigate(&page, &url(site.path(), &file));
+        for chart in charts(&mut browser, &page) {
+            let title = chart["title"].as_str().unwrap_or("?").to_string();
+            assert!(
+                chart["yTicks"].as_u64().unwrap() >= 2,
+                "{file} {title}: y ticks"
+            );
+            assert!(
+                chart["xTicks"].as_u64().unwrap() >= 1,
+                "{file} {title}: x ticks"
+            );
+        }
+        let stem = file.trim_end_matches(".html");
+        let png = browser.screenshot(&page);
+        let path = artifact_dir().join(format!("{stem}.png"));
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot of {file}: {}", path.display());
+        save_sections(&mut browser, &page, stem);
+        assert_eq!(problems(&browser, &page), Vec::<String>::new(), "{file}");
+    }
 }

@@ -68,7 +68,7 @@ fn cells(quant: &QuantComparison, missing: &str) -> Vec<String> {
     ]
 }
 
-/// The ratios as a phrase, e.g. "1.9× tokens/s, 0.4× RAM, −3.0 RAG points".
+/// Describes the ratios as a phrase, e.g. "1.90× tokens/s, 0.40× RAM, −3.0 RAG points".
 pub fn describe_vs_reference(vs: &VsReference) -> String {
     let mut parts = Vec::new();
     let times = |ratio: Option<f64>, what: &str| ratio.map(|r| format!("{r:.2}× {what}"));

@@ -240,7 +240,7 @@ fn x_tick(out: &mut String, x: f64, text: &str) {
     );
 }
 
-/// A row of coloured keys naming the quants, drawn above the plot.
+/// Draws a row of coloured keys naming the quants above the plot.
 fn legend(out: &mut String, quants: &[&str], colors: &QuantColors) {
     out.push_str("<g class=\"legend\">");
     let mut x = LEFT;
@@ -435,10 +435,10 @@ impl LineChart {
         open_svg(&mut out, "line", &self.title, WIDTH);
         y_axis(&mut out, &y_scale, &ticks, &self.y_label, WIDTH);
         out.push_str("<g class=\"axis x-axis\">");
-        let x_label = if log {
-            format!("{} (log scale)", self.x_label)
-        } else {
-            self.x_label.clone()
+        let x_label = match (log, self.x_label.strip_suffix(')')) {
+            (true, Some(open)) => format!("{open}, log scale)"),
+            (true, None) => format!("{} (log scale)", self.x_label),
+            (false, _) => self.x_label.clone(),
         };
         x_axis_frame(&mut out, &x_label, WIDTH);
         for x in &xs {
@@ -638,7 +638,7 @@ impl Heatmap {
     }
 }
 
-/// A blue of growing depth for a share from 0 (pale) to 1 (dark).
+/// Returns a blue that deepens with the share, from 0 (pale) to 1 (dark).
 fn heat_color(share: f64) -> String {
     let share = share.clamp(0.0, 1.0);
     let mix = |light: f64, dark: f64| (light + (dark - light) * share).round() as u8;
@@ -729,7 +729,7 @@ mod tests {
         let svg = chart.to_svg(&colors());
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
-        assert!(svg.contains("(log scale)"));
+        assert!(svg.contains(">x (log scale)</text>"), "{svg}");
     }
 
     #[test]

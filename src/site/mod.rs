@@ -85,7 +85,7 @@ fn now_utc() -> String {
         .unwrap_or_else(|_| "unknown time".into())
 }
 
-/// The page skeleton: head with the stylesheet, `body`, and the tab script.
+/// Wraps `body` in the page skeleton: the head with the stylesheet, and the tab script.
 fn document(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\

@@ -17,7 +17,7 @@ use crate::registry_blocks::{recommendations, QuantBlocks};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// What the page needs of each quant, in the comparison's order (largest file first).
+/// One quant's entry and optional blocks, listed in the comparison's order (largest file first).
 pub struct PageQuant<'a> {
     pub label: &'a str,
     pub entry: &'a QuantEntry,
@@ -84,7 +84,7 @@ fn header(model: &ModelEntry) -> String {
     out
 }
 
-/// The comparison table, as the `report` command prints it.
+/// Renders the comparison table, as the `report` command prints it.
 fn summary(comparison: &ModelComparison) -> String {
     let at = |length: Option<u32>, unit: &str| {
         length.map_or(String::new(), |n| {
@@ -277,7 +277,7 @@ fn quality_chart(quants: &[PageQuant], colors: &QuantColors) -> String {
         .map(|(q, kld, flag)| {
             let size = q.entry.file.bytes as f64 / MIB;
             // A quant is on the front when no other is at most as large and at most as far
-            // from the reference, and better in one of the two; the registry's flag wins.
+            // from the reference, and better in one of the two. The registry's flag wins.
             let computed = !measured.iter().any(|(other, other_kld, _)| {
                 let other_size = other.entry.file.bytes as f64 / MIB;
                 other_size <= size && other_kld <= kld && (other_size < size || other_kld < kld)
@@ -375,7 +375,7 @@ fn recommendation_line(choice: Option<&String>, quants: &[PageQuant]) -> String 
     )
 }
 
-/// The machine, engine build and settings of the measurements, and when each quant ran.
+/// Renders the machine, engine build and settings of the measurements.
 fn setup(model: &ModelEntry, quants: &[PageQuant]) -> String {
     let mut out = String::from("<section id=\"setup\"><h2>Hardware and settings</h2>");
     let latest = quants
@@ -440,8 +440,8 @@ fn setup(model: &ModelEntry, quants: &[PageQuant]) -> String {
     out
 }
 
-/// When and from which file each quant was measured; settings differ between quants only
-/// when sweeps with different flags wrote them, so they are listed per quant too.
+/// Renders when and from which file each quant was measured. Sweeps with different flags
+/// may have written different quants, so threads and runs are listed per quant too.
 fn measured_table(quants: &[PageQuant]) -> String {
     let mut out = String::from(
         "<div class=\"scroll\"><table class=\"data\"><thead><tr><th>quant</th><th>file</th>\

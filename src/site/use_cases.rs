@@ -1,7 +1,7 @@
 //! The use-case tabs of a model page: RAG, function calling, coding and reasoning.
 //!
 //! The tabs are radio buttons with labels, and CSS shows the panel of the checked one, so
-//! they switch with JavaScript off; the page script only mirrors the choice in the address.
+//! they switch with JavaScript off. The page script only mirrors the choice in the address.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -313,8 +313,8 @@ fn error_table(quants: &[PageQuant]) -> String {
     out
 }
 
-/// A use case without a dedicated view: its score and benchmarks per quant when the registry
-/// has them under `use_cases.<key>`.
+/// Renders a use case without a dedicated view: its score and benchmarks per quant, when the
+/// registry has them under `use_cases.<key>`.
 fn other_panel(id: &str, label: &str, quants: &[PageQuant]) -> String {
     let key = id.replace('-', "_");
     let blocks: Vec<_> = quants

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The Chromium binary: `SLM_QUANT_CHROMIUM` when set, else Debian's `chromium` on PATH.
+/// Finds the Chromium binary: `SLM_QUANT_CHROMIUM` when set, else `chromium` on PATH.
 pub fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("SLM_QUANT_CHROMIUM") {
         return Some(PathBuf::from(path));
@@ -274,6 +274,28 @@ impl Browser {
             .expect("screenshot is base64")
     }
 
+    /// Takes a PNG of the first element matching `selector`, with a margin of 8 px.
+    pub fn screenshot_element(&mut self, page: &Page, selector: &str) -> Vec<u8> {
+        use base64::Engine as _;
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({selector:?}); if (!e) return null; \
+             const r = e.getBoundingClientRect(); \
+             return {{x: Math.max(0, r.left + scrollX - 8), y: Math.max(0, r.top + scrollY - 8), \
+                      width: r.width + 16, height: r.height + 16, scale: 1}}; }})()"
+        );
+        let clip = self.evaluate(page, &expression);
+        assert!(clip.is_object(), "no element matches {selector}");
+        let result = self.call(
+            Some(&page.session),
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true, "clip": clip}),
+        );
+        let data = result["data"].as_str().expect("screenshot data");
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("screenshot is base64")
+    }
+
     fn full_page_clip(&mut self, page: &Page) -> Value {
         let metrics = self.call(Some(&page.session), "Page.getLayoutMetrics", json!({}));
         let size = &metrics["cssContentSize"];
@@ -306,7 +328,7 @@ impl Drop for Browser {
     }
 }
 
-/// A pipe whose two ends close on exec; the child gets its copies through dup2.
+/// Creates a pipe whose two ends close on exec. The child gets its copies through dup2.
 fn pipe() -> (RawFd, RawFd) {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
