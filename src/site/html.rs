@@ -47,6 +47,19 @@ pub fn bytes(count: u64) -> String {
     }
 }
 
+/// Shortens an RFC 3339 UTC time such as `2026-12-03T21:42:07Z` to `2026-12-03 21:42 UTC`;
+/// any other text is returned unchanged.
+pub fn timestamp(rfc3339: &str) -> String {
+    let shape_ok = rfc3339.len() >= 17
+        && rfc3339.ends_with('Z')
+        && rfc3339.get(10..11) == Some("T")
+        && rfc3339.is_char_boundary(16);
+    if !shape_ok {
+        return rfc3339.to_string();
+    }
+    format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +72,13 @@ mod tests {
         );
         assert_eq!(escape("a & \"b\" 'c'"), "a &amp; &quot;b&quot; &#39;c&#39;");
         assert_eq!(escape("Q4_K_M"), "Q4_K_M");
+    }
+
+    #[test]
+    fn timestamp_drops_seconds() {
+        assert_eq!(timestamp("2026-12-03T21:42:07Z"), "2026-12-03 21:42 UTC");
+        assert_eq!(timestamp("2026-12-03T21:42:07.5Z"), "2026-12-03 21:42 UTC");
+        assert_eq!(timestamp("yesterday"), "yesterday");
     }
 
     #[test]

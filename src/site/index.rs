@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::html::{bytes, escape};
+use super::html::{bytes, escape, timestamp};
 use crate::registry::Registry;
 
 /// Renders the index of `registry`; `pages` maps each model id to its page file.
@@ -17,12 +17,16 @@ pub fn render(registry: &Registry, pages: &BTreeMap<String, String>, generated_a
         body.push_str("<p>The registry has no models yet. Run <code>slm-quant bench</code>.</p>");
     } else {
         body.push_str(
-            "<table class=\"data\"><thead><tr><th>model</th><th>id</th><th>quants</th>\
-             <th>smallest file</th><th>last measured</th></tr></thead><tbody>\n",
+            "<table class=\"data\"><thead><tr><th>model</th><th class=\"text\">id</th>\
+             <th class=\"text\">quants, largest first</th><th>smallest file</th>\
+             <th>last measured</th></tr></thead><tbody>\n",
         );
         for (id, model) in &registry.models {
             let quants = &model.performance.quantizations;
-            let labels: Vec<String> = quants.keys().map(|q| escape(q)).collect();
+            let mut by_size: Vec<(&String, u64)> =
+                quants.iter().map(|(q, e)| (q, e.file.bytes)).collect();
+            by_size.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let labels: Vec<String> = by_size.iter().map(|(q, _)| escape(q)).collect();
             let smallest = quants
                 .values()
                 .map(|e| e.file.bytes)
@@ -35,13 +39,13 @@ pub fn render(registry: &Registry, pages: &BTreeMap<String, String>, generated_a
                 .unwrap_or("never");
             let _ = writeln!(
                 body,
-                "<tr><td><a href=\"{}\">{}</a></td><td><code>{}</code></td><td>{}</td>\
-                 <td>{smallest}</td><td>{}</td></tr>",
+                "<tr><td><a href=\"{}\">{}</a></td><td class=\"text\"><code>{}</code></td>\
+                 <td class=\"text\">{}</td><td>{smallest}</td><td>{}</td></tr>",
                 escape(&pages[id]),
                 escape(&model.display_name),
                 escape(id),
                 labels.join(", "),
-                escape(latest)
+                escape(&timestamp(latest))
             );
         }
         body.push_str("</tbody></table>\n");

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::chart::{
     Bar, BarChart, BarGroup, LineChart, QuantColors, ScatterChart, ScatterPoint, Series,
 };
-use super::html::{bytes, escape, number_or_missing, NOT_MEASURED_HTML};
+use super::html::{bytes, escape, number_or_missing, timestamp, NOT_MEASURED_HTML};
 use super::use_cases;
 use crate::compare::table::describe_vs_reference;
 use crate::compare::{compare_model, ModelComparison};
@@ -71,9 +71,22 @@ fn header(model: &ModelEntry) -> String {
             escape(revision)
         ),
     };
+    let entries = model.performance.quantizations.values();
+    let measured_at: Vec<&str> = entries.map(|e| e.measured_at.as_str()).collect();
+    let measured = match (measured_at.iter().min(), measured_at.iter().max()) {
+        (Some(first), Some(last)) if first == last => {
+            format!(" · measured {}", escape(&timestamp(first)))
+        }
+        (Some(first), Some(last)) => format!(
+            " · measured {} to {}",
+            escape(&timestamp(first)),
+            escape(&timestamp(last))
+        ),
+        _ => String::new(),
+    };
     let mut out = format!(
         "<header class=\"page-header\"><nav><a href=\"index.html\">← all models</a></nav>\
-         <h1>{}</h1><p class=\"meta\">id <code>{}</code> · weights from {source}</p>",
+         <h1>{}</h1><p class=\"meta\">id <code>{}</code> · weights from {source}{measured}</p>",
         escape(&model.display_name),
         escape(&model.id)
     );
@@ -463,7 +476,7 @@ fn measured_table(quants: &[PageQuant]) -> String {
             escape(&entry.file.name),
             escape(&entry.file.sha256),
             escape(sha),
-            escape(&entry.measured_at),
+            escape(&timestamp(&entry.measured_at)),
             entry.settings.threads,
             entry.settings.runs,
             entry.run.warnings.len()
