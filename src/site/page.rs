@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use super::chart::{
     Bar, BarChart, BarGroup, LineChart, QuantColors, ScatterChart, ScatterPoint, Series,
 };
-use super::html::{bytes, escape, number_or_missing, timestamp, NOT_MEASURED_HTML};
+use super::html::{bytes, escape, timestamp, NOT_MEASURED_HTML};
 use super::use_cases;
 use crate::compare::table::describe_vs_reference;
-use crate::compare::{compare_model, ModelComparison};
+use crate::compare::{compare_model, ModelComparison, QuantComparison};
 use crate::profile::Source;
 use crate::registry::{ModelEntry, QuantEntry, DEPLOYMENT_TARGETS};
 use crate::registry_blocks::{recommendations, QuantBlocks};
@@ -97,48 +97,98 @@ fn header(model: &ModelEntry) -> String {
     out
 }
 
-/// Renders the comparison table, as the `report` command prints it.
+/// One column of the comparison table: its header and, per quant, its cell or `None` when
+/// not measured.
+struct Column {
+    header: String,
+    cell: fn(&QuantComparison) -> Option<String>,
+}
+
+/// Renders the comparison table, as the `report` command prints it. A column that no quant
+/// measured is left out and named under the table, so the measured columns stay readable.
 fn summary(comparison: &ModelComparison) -> String {
     let at = |length: Option<u32>, unit: &str| {
         length.map_or(String::new(), |n| {
-            format!("<br><small>at {n} {unit}</small>")
+            format!("<br><small>{n}-token {unit}</small>")
         })
     };
-    let reference = comparison.reference_quant.as_deref().unwrap_or("none");
+    let columns = [
+        Column {
+            header: "file".into(),
+            cell: |q| Some(bytes(q.file_bytes)),
+        },
+        Column {
+            header: format!("tokens/s{}", at(comparison.output_length, "output")),
+            cell: |q| q.tokens_per_sec.map(|v| format!("{v:.1}")),
+        },
+        Column {
+            header: format!("TTFT ms{}", at(comparison.context_length, "prompt")),
+            cell: |q| q.ttft_ms.map(|v| format!("{v:.1}")),
+        },
+        Column {
+            header: "peak<br>RAM".into(),
+            cell: |q| Some(bytes(q.peak_rss_bytes)),
+        },
+        Column {
+            header: "RAG".into(),
+            cell: |q| q.rag_score.map(|v| format!("{v:.1}")),
+        },
+        Column {
+            header: "function<br>calling".into(),
+            cell: |q| q.function_calling_score.map(|v| format!("{v:.1}")),
+        },
+        Column {
+            header: "mean<br>KLD".into(),
+            cell: |q| q.mean_kld.map(|v| format!("{v:.4}")),
+        },
+        Column {
+            header: "PPL<br>ratio".into(),
+            cell: |q| q.ppl_ratio.map(|v| format!("{v:.3}")),
+        },
+    ];
+    let (shown, unmeasured): (Vec<&Column>, Vec<&Column>) = columns
+        .iter()
+        .partition(|column| comparison.quants.iter().any(|q| (column.cell)(q).is_some()));
+
+    let reference = escape(comparison.reference_quant.as_deref().unwrap_or("none"));
     let mut out = format!(
         "<section id=\"summary\"><h2>Quants at a glance</h2>\
-         <p>Ratios are against <strong>{}</strong>, the reference quant. Scores are 0-100; \
-         KLD is the mean KL divergence from the reference, in nats per token.</p>\
-         <div class=\"scroll\"><table class=\"data\"><thead><tr><th>quant</th><th>file</th>\
-         <th>tokens/s{}</th><th>TTFT ms{}</th><th>peak RAM</th><th>RAG</th>\
-         <th>function calling</th><th>mean KLD</th><th>PPL ratio</th><th>vs {}</th></tr>\
-         </thead><tbody>",
-        escape(reference),
-        at(comparison.output_length, "output tokens"),
-        at(comparison.context_length, "prompt tokens"),
-        escape(reference)
+         <p>Ratios are against <strong>{reference}</strong>, the reference quant. Scores are \
+         0-100; KLD is the mean KL divergence from the reference, in nats per token.</p>\
+         <div class=\"scroll\"><table class=\"data\"><thead><tr><th>quant</th>"
+    );
+    for column in &shown {
+        let _ = write!(out, "<th>{}</th>", column.header);
+    }
+    let _ = write!(
+        out,
+        "<th class=\"text\">vs {reference}</th></tr></thead><tbody>"
     );
     for quant in &comparison.quants {
+        let _ = write!(out, "<tr><th scope=\"row\">{}</th>", escape(&quant.quant));
+        for column in &shown {
+            let cell = (column.cell)(quant).unwrap_or_else(|| NOT_MEASURED_HTML.to_string());
+            let _ = write!(out, "<td>{cell}</td>");
+        }
         let vs = match &quant.vs_reference {
             Some(vs) => escape(&describe_vs_reference(vs)),
             None => "reference".into(),
         };
+        let _ = write!(out, "<td class=\"vs\">{vs}</td></tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    if !unmeasured.is_empty() {
+        let names: Vec<String> = unmeasured
+            .iter()
+            .map(|c| c.header.replace("<br>", " "))
+            .collect();
         let _ = write!(
             out,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"vs\">{vs}</td></tr>",
-            escape(&quant.quant),
-            bytes(quant.file_bytes),
-            number_or_missing(quant.tokens_per_sec, 1),
-            number_or_missing(quant.ttft_ms, 1),
-            bytes(quant.peak_rss_bytes),
-            number_or_missing(quant.rag_score, 1),
-            number_or_missing(quant.function_calling_score, 1),
-            number_or_missing(quant.mean_kld, 4),
-            number_or_missing(quant.ppl_ratio, 3),
+            "<p class=\"unmeasured\">Not measured for any quant yet: {}.</p>",
+            names.join(", ")
         );
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</section>\n");
     out
 }
 
@@ -457,8 +507,8 @@ fn setup(model: &ModelEntry, quants: &[PageQuant]) -> String {
 /// may have written different quants, so threads and runs are listed per quant too.
 fn measured_table(quants: &[PageQuant]) -> String {
     let mut out = String::from(
-        "<div class=\"scroll\"><table class=\"data\"><thead><tr><th>quant</th><th>file</th>\
-         <th>SHA-256</th><th>measured at</th><th>threads</th><th>runs</th><th>warnings</th>\
+        "<div class=\"scroll\"><table class=\"data\"><thead><tr><th>quant</th>\
+         <th class=\"text\">file</th><th class=\"text\">SHA-256</th><th>measured at</th><th>threads</th><th>runs</th><th>warnings</th>\
          </tr></thead><tbody>",
     );
     let mut warnings: BTreeMap<&str, usize> = BTreeMap::new();
@@ -470,8 +520,8 @@ fn measured_table(quants: &[PageQuant]) -> String {
         let sha = entry.file.sha256.get(..12).unwrap_or(&entry.file.sha256);
         let _ = write!(
             out,
-            "<tr><th scope=\"row\">{}</th><td><code>{}</code></td><td><code title=\"{}\">{}…\
-             </code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td class=\"text\"><code>{}</code></td>\
+             <td class=\"text\"><code title=\"{}\">{}…</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(quant.label),
             escape(&entry.file.name),
             escape(&entry.file.sha256),
