@@ -171,6 +171,7 @@ fn tick_label(value: f64, step: f64) -> String {
             (scaled - scaled.round()).abs() < 1e-6 * scaled.max(1.0)
         })
         .unwrap_or(6) as usize;
+    // Adding 0.0 turns -0.0 into 0.0, so the axis never reads "-0".
     format!("{:.decimals$}", value + 0.0)
 }
 

@@ -372,7 +372,7 @@ fn quality_chart(quants: &[PageQuant], colors: &QuantColors) -> String {
     figure(title, &note, &chart.to_svg(colors))
 }
 
-/// Display names of the deployment targets.
+/// Returns the display name of a deployment target.
 fn target_name(target: &str) -> &str {
     match target {
         "raspberry_pi_5" => "Raspberry Pi 5",
