@@ -19,6 +19,7 @@ use crate::engine::Engine;
 use crate::fragment::Fragment;
 use crate::measure::{self, MeasureRequest};
 use crate::merge;
+use crate::overview::table::ReportFormat;
 use crate::plan::{self, DEFAULT_PROFILES_DIR};
 use crate::printer::{Printer, Verbosity};
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
@@ -67,6 +68,10 @@ enum Command {
     Registry(RegistryCommand),
     /// Show how each metric changed between two registries, and flag changes beyond noise.
     Compare(CompareArgs),
+    /// Print each model's quants side by side, with ratios to the reference quant.
+    Report(ReportArgs),
+    /// Write a static HTML site (index and one page per model) from the registry.
+    Site(SiteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +116,29 @@ struct CompareArgs {
     /// Format printed on stdout: Markdown (for $GITHUB_STEP_SUMMARY) or JSON.
     #[arg(long, value_enum, default_value = "md")]
     output: CompareFormat,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Registry file to read.
+    #[arg(long, default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+    /// Report only this model id.
+    #[arg(long)]
+    model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+struct SiteArgs {
+    /// Folder to write the site into; created when missing, its pages are overwritten.
+    #[arg(long)]
+    out: PathBuf,
+    /// Registry file to read.
+    #[arg(long, default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +283,8 @@ fn run(command: Command, printer: &Printer, log_filter: String) -> Result<u8> {
         Command::Plan(args) => plan_command(args),
         Command::Registry(RegistryCommand::Merge(args)) => merge_command(args, printer),
         Command::Compare(args) => compare_command(args),
+        Command::Report(args) => report_command(args),
+        Command::Site(args) => site_command(args, printer),
     }
 }
 
@@ -366,6 +396,16 @@ fn plan_command(args: PlanArgs) -> Result<u8> {
     Ok(0)
 }
 
+fn report_command(args: ReportArgs) -> Result<u8> {
+    let registry = existing_registry(&args.registry)?;
+    let models = crate::overview::compare_registry(&registry, args.model.as_deref())?;
+    let text = crate::overview::table::render(&models, args.output);
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(0)
+}
+
 fn merge_command(args: MergeArgs, printer: &Printer) -> Result<u8> {
     // An unreadable registry stops the merge before anything is written.
     let mut registry = Registry::load(&args.registry)?;
@@ -413,4 +453,23 @@ fn compare_command(args: CompareArgs) -> Result<u8> {
     } else {
         0
     })
+}
+
+fn site_command(args: SiteArgs, printer: &Printer) -> Result<u8> {
+    let registry = existing_registry(&args.registry)?;
+    let index = crate::site::write_site(&registry, &args.out)?;
+    printer.status(&format!("wrote {}", index.display()));
+    Ok(0)
+}
+
+/// Loads a registry that must exist, because reporting on a missing file would print an empty
+/// report that looks like a successful one.
+fn existing_registry(path: &std::path::Path) -> Result<Registry> {
+    if !path.is_file() {
+        anyhow::bail!(
+            "registry {} not found; run `slm-quant bench` first or pass --registry PATH",
+            path.display()
+        );
+    }
+    Registry::load(path)
 }
