@@ -15,6 +15,8 @@ use crate::engine::Engine;
 use crate::measure::{self, MeasureRequest};
 use crate::printer::{Printer, Verbosity};
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
+use crate::quality::evaluate::{self, ReferenceRequest};
+use crate::quality::orchestrate::QualityPlan;
 use crate::quant::QuantLabel;
 use crate::quantize;
 use crate::registry::DEFAULT_REGISTRY;
@@ -53,6 +55,10 @@ enum Command {
     /// Measure one GGUF file and write its registry block (run by `bench` for each quant).
     #[command(hide = true)]
     Measure(MeasureArgs),
+    /// Compute the reference quant's log-probabilities over the evaluation text (run by
+    /// `bench` before the quants are compared with it).
+    #[command(hide = true)]
+    Reference(ReferenceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +80,53 @@ struct BenchArgs {
     output: OutputFormat,
     #[command(flatten)]
     overrides: SettingOverrides,
+    #[command(flatten)]
+    quality: QualityArgs,
+}
+
+/// Flags that replace the profile's `[quality]` settings for one run.
+#[derive(Debug, Args)]
+struct QualityArgs {
+    /// Measure speed and memory only, without comparing with the reference quant.
+    #[arg(long)]
+    no_quality: bool,
+    /// UTF-8 text file to measure quality on, instead of the generated prose.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_quality")]
+    eval_text: Option<PathBuf>,
+    /// Chunks of the evaluation text scored for quality.
+    #[arg(long, value_name = "N", conflicts_with = "no_quality")]
+    quality_chunks: Option<u32>,
+    /// Tokens per quality chunk; the second half of each chunk is scored.
+    #[arg(long, value_name = "N", conflicts_with = "no_quality")]
+    quality_ctx: Option<u32>,
+    /// Folder of cached reference log-probabilities (default: ~/.cache/slm-quant/quality).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_quality")]
+    quality_cache: Option<PathBuf>,
+}
+
+impl QualityArgs {
+    fn apply(&self, plan: &mut Option<QualityPlan>) -> Result<()> {
+        if self.no_quality {
+            *plan = None;
+            return Ok(());
+        }
+        let Some(plan) = plan else { return Ok(()) };
+        if let Some(path) = &self.eval_text {
+            plan.settings.eval_text = Some(path.clone());
+        }
+        if let Some(n_chunks) = self.quality_chunks {
+            plan.settings.n_chunks = n_chunks;
+        }
+        if let Some(n_ctx) = self.quality_ctx {
+            plan.settings.n_ctx = n_ctx;
+        }
+        if let Some(dir) = &self.quality_cache {
+            plan.cache_dir = dir.clone();
+        }
+        plan.settings
+            .validate()
+            .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))
+    }
 }
 
 /// Flags that replace the profile's `[bench]` settings for one run.
@@ -143,6 +196,13 @@ struct QuantizeArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReferenceArgs {
+    /// What to compute, as JSON.
+    #[arg(long)]
+    request_json: String,
+}
+
+#[derive(Debug, Args)]
 struct MeasureArgs {
     /// What to measure, as JSON.
     #[arg(long)]
@@ -188,6 +248,7 @@ fn run(command: Command, printer: &Printer, log_filter: String) -> Result<u8> {
             Ok(0)
         }
         Command::Measure(args) => measure_command(args),
+        Command::Reference(args) => reference_command(args),
     }
 }
 
@@ -199,13 +260,14 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
             "no quants selected; pass --all-quants or --quant LABEL (for example --quant Q8_0)"
         ),
     };
-    let plan = SweepPlan::new(
+    let mut plan = SweepPlan::new(
         &args.profile,
         &selection,
         |settings| args.overrides.apply(settings),
         &args.registry,
         log_filter,
     )?;
+    args.quality.apply(&mut plan.quality)?;
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),
@@ -243,5 +305,15 @@ fn measure_command(args: MeasureArgs) -> Result<u8> {
     let json = serde_json::to_string(&entry)?;
     std::fs::write(&args.result, json)
         .with_context(|| format!("cannot write result {}", args.result.display()))?;
+    Ok(0)
+}
+
+fn reference_command(args: ReferenceArgs) -> Result<u8> {
+    let request: ReferenceRequest =
+        serde_json::from_str(&args.request_json).context("invalid --request-json")?;
+    evaluate::build_reference(&request, |message| {
+        println!("{PROGRESS_PREFIX}{message}");
+        let _ = std::io::stdout().flush();
+    })?;
     Ok(0)
 }

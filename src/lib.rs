@@ -12,6 +12,7 @@ pub mod perf;
 pub mod printer;
 pub mod probes;
 pub mod profile;
+pub mod quality;
 pub mod quant;
 pub mod quantize;
 pub mod registry;

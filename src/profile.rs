@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::quality::QualitySettings;
 use crate::quant::QuantLabel;
 
 /// Profile measured when `--profile` is not given, relative to the working directory.
@@ -26,6 +27,8 @@ pub struct Profile {
     pub quants: Vec<QuantSpec>,
     #[serde(default)]
     pub bench: BenchSettings,
+    #[serde(default)]
+    pub quality: QualitySettings,
 }
 
 /// Where a profile's GGUF files come from.
@@ -119,6 +122,11 @@ impl Profile {
             toml::from_str(&text).map_err(|error| invalid(error.to_string()))?;
         profile.validate().map_err(invalid)?;
 
+        if let Some(text) = &mut profile.quality.eval_text {
+            if text.is_relative() {
+                *text = path.parent().unwrap_or(Path::new(".")).join(&*text);
+            }
+        }
         if let Source::Directory { path: dir } = &mut profile.source {
             if dir.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));
@@ -153,7 +161,8 @@ impl Profile {
                 check_file_name(file)?;
             }
         }
-        self.bench.validate()
+        self.bench.validate()?;
+        self.quality.validate()
     }
 
     /// The declared quant with this label, or an error listing the declared ones.
@@ -302,6 +311,28 @@ file = "tiny-f16.gguf"
         let text = MINIMAL.replace("tiny-f16.gguf", "../../etc/passwd");
         let error = parse(&text).unwrap_err();
         assert!(error.contains("without `..`"), "{error}");
+    }
+
+    #[test]
+    fn quality_table_is_read() {
+        let text = format!("{MINIMAL}\n[quality]\nreference = \"Q8_0\"\nn_chunks = 2\n");
+        let profile = parse(&text).unwrap();
+        assert_eq!(profile.quality.reference.unwrap().as_str(), "Q8_0");
+        assert_eq!(profile.quality.n_chunks, 2);
+        assert_eq!(profile.quality.n_ctx, 512);
+    }
+
+    #[test]
+    fn unknown_quality_key_is_rejected() {
+        let error = parse(&format!("{MINIMAL}\n[quality]\nctx = 5\n")).unwrap_err();
+        assert!(error.contains("unknown field `ctx`"), "{error}");
+        assert!(error.contains("n_ctx"), "{error}");
+    }
+
+    #[test]
+    fn zero_quality_chunks_is_rejected() {
+        let error = parse(&format!("{MINIMAL}\n[quality]\nn_chunks = 0\n")).unwrap_err();
+        assert!(error.contains("quality.n_chunks"), "{error}");
     }
 
     #[test]

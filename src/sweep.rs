@@ -15,6 +15,8 @@ use crate::fetch;
 use crate::measure::MeasureRequest;
 use crate::printer::Printer;
 use crate::profile::{BenchSettings, Profile};
+use crate::quality::orchestrate::{PreparedReference, QualityPlan};
+use crate::quality::{self, tradeoff, QualityRequest};
 use crate::quant::QuantLabel;
 use crate::registry::{ModelHeader, QuantEntry, Registry};
 use crate::report::SweepRow;
@@ -42,6 +44,8 @@ pub struct SweepPlan {
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
+    /// How quality is measured; `None` measures speed and memory only.
+    pub quality: Option<QualityPlan>,
 }
 
 impl SweepPlan {
@@ -71,11 +75,15 @@ impl SweepPlan {
 
         Ok(SweepPlan {
             profile_path: profile_path.to_path_buf(),
-            profile,
             quants,
             settings,
             registry_path: registry_path.to_path_buf(),
             log_filter,
+            quality: Some(QualityPlan {
+                settings: profile.quality.clone(),
+                cache_dir: quality::orchestrate::default_cache_dir(),
+            }),
+            profile,
         })
     }
 
@@ -95,10 +103,23 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
     // never overwritten and no measurement is wasted.
     Registry::load(&plan.registry_path)?;
 
+    // The reference's log-probabilities exist before any quant is compared with them, even
+    // when the reference quant itself is not selected.
+    let reference = match &plan.quality {
+        Some(quality) => Some(quality::orchestrate::prepare(
+            &plan.profile,
+            quality,
+            plan.settings.threads,
+            &plan.log_filter,
+            printer,
+        )?),
+        None => None,
+    };
+
     let mut rows = Vec::new();
     for &label in &plan.quants {
         let bar = printer.quant_bar(label.as_str());
-        let outcome = measure_one(plan, label, &bar, printer);
+        let outcome = measure_one(plan, label, reference.as_ref(), &bar, printer);
         bar.finish_and_clear();
 
         let row = match outcome {
@@ -126,12 +147,16 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
 fn record(plan: &SweepPlan, label: QuantLabel, entry: QuantEntry) -> Result<()> {
     let mut registry = Registry::load(&plan.registry_path)?;
     registry.upsert_quant(plan.header(), label.as_str(), entry);
+    if let Some(model) = registry.models.get_mut(&plan.profile.id) {
+        tradeoff::update(&mut model.performance);
+    }
     registry.save(&plan.registry_path)
 }
 
 fn measure_one(
     plan: &SweepPlan,
     label: QuantLabel,
+    reference: Option<&PreparedReference>,
     bar: &ProgressBar,
     printer: &Printer,
 ) -> Result<QuantEntry> {
@@ -139,13 +164,15 @@ fn measure_one(
     bar.set_message("locating file");
     let resolved = fetch::resolve(&plan.profile, spec)?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
-    run_child(plan, &resolved.path, bar, printer)
+    let quality = reference.map(|reference| reference.request_for(label));
+    run_child(plan, &resolved.path, quality, bar, printer)
 }
 
 /// Starts `slm-quant measure` for one file and reads back its result.
 fn run_child(
     plan: &SweepPlan,
     model_file: &Path,
+    quality: Option<QualityRequest>,
     bar: &ProgressBar,
     printer: &Printer,
 ) -> Result<QuantEntry> {
@@ -154,6 +181,7 @@ fn run_child(
     let request = MeasureRequest {
         model_file: model_file.to_path_buf(),
         settings: plan.settings.clone(),
+        quality,
     };
     let request_json = serde_json::to_string(&request)?;
 
