@@ -197,7 +197,7 @@ struct QuantizeArgs {
 
 #[derive(Debug, Args)]
 struct ReferenceArgs {
-    /// What to compute, as JSON.
+    /// Reference request, as JSON.
     #[arg(long)]
     request_json: String,
 }

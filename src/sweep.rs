@@ -44,7 +44,7 @@ pub struct SweepPlan {
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
-    /// How quality is measured; `None` measures speed and memory only.
+    /// Quality settings of the sweep. `None` measures speed and memory only.
     pub quality: Option<QualityPlan>,
 }
 

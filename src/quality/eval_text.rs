@@ -40,7 +40,7 @@ impl EvalText {
         EvalText::new(name, text)
     }
 
-    /// The UTF-8 text of `path`, named after the file.
+    /// Reads the UTF-8 text of `path`, named after the file.
     pub fn from_file(path: &Path) -> Result<EvalText> {
         let text = std::fs::read_to_string(path).with_context(|| {
             format!(

@@ -15,7 +15,7 @@ use super::{EvalTextRecord, QualityRecord, QualityRequest};
 use crate::engine::{Engine, Model, Session, SessionSettings};
 use crate::quant::QuantLabel;
 
-/// What the process that computes the reference file is asked to do.
+/// Request to the process that computes the reference file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceRequest {
     pub model_file: PathBuf,
@@ -26,7 +26,7 @@ pub struct ReferenceRequest {
     pub n_ctx: u32,
     pub n_chunks: u32,
     pub threads: u32,
-    /// Where the finished file is moved; it is written beside it first.
+    /// Path of the finished file, which is written beside it first and then renamed.
     pub output: PathBuf,
 }
 
@@ -203,7 +203,8 @@ pub fn measure_drift(
     })
 }
 
-/// A session holding one chunk, decoded in a single batch so every position's logits are kept.
+/// Creates a session for one chunk, decoded in a single batch so every position's logits
+/// are kept.
 fn quality_session<'m>(
     engine: &Engine,
     model: &'m Model,

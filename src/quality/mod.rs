@@ -62,7 +62,7 @@ impl QualitySettings {
     }
 }
 
-/// What a measuring process needs to compare its quant with the reference.
+/// Inputs a measuring process needs to compare its quant with the reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityRequest {
     /// The reference file, as written by [`evaluate::build_reference`].
@@ -108,7 +108,7 @@ pub struct QualityRecord {
     pub scored_positions: u64,
     pub wall_time_ms: f64,
     /// Whether no other quant of the model is at least as good in every respect and better in
-    /// one; set by the sweep over all quants in the registry, absent until then.
+    /// one. The sweep sets it over all quants in the registry, so it is absent until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pareto_front: Option<bool>,
 }

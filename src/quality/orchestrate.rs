@@ -40,7 +40,7 @@ pub struct PreparedReference {
 }
 
 impl PreparedReference {
-    /// The request handed to the measuring process of `label`.
+    /// Builds the request handed to the measuring process of `label`.
     pub fn request_for(&self, label: QuantLabel) -> QualityRequest {
         QualityRequest {
             reference_file: self.file.clone(),
@@ -63,7 +63,7 @@ pub fn default_cache_dir() -> PathBuf {
     }
 }
 
-/// The reference quant: the one the settings name, else the declared quant with the most bits
+/// Picks the reference quant: the one the settings name, else the declared quant with the most bits
 /// per weight (the first declared wins a tie).
 pub fn reference_label(profile: &Profile, settings: &QualitySettings) -> Result<QuantLabel> {
     if let Some(label) = settings.reference {
@@ -85,7 +85,7 @@ pub fn reference_label(profile: &Profile, settings: &QualitySettings) -> Result<
     Ok(best)
 }
 
-/// The evaluation text of `settings`: the user's file, or prose generated to fill every chunk.
+/// Loads or generates the evaluation text of `settings`: the user's file, or prose generated to fill every chunk.
 pub fn eval_text(settings: &QualitySettings) -> Result<EvalText> {
     match &settings.eval_text {
         Some(path) => EvalText::from_file(path),

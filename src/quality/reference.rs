@@ -27,7 +27,7 @@ pub const HEADER_BYTES: usize = 4096;
 const RECORD_PREFIX_BYTES: usize = 12;
 const MAX_CODE: f32 = u16::MAX as f32;
 
-/// What a reference file was computed from.
+/// Inputs a reference file was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReferenceHeader {
     /// Label of the reference quant, e.g. `F16`.
@@ -233,14 +233,14 @@ impl ReferenceReader {
         &self.header
     }
 
-    /// The decoded tokens, `n_ctx` per chunk.
+    /// Returns the decoded tokens, `n_ctx` per chunk.
     pub fn tokens(&self) -> &[i32] {
         &self.tokens
     }
 
     /// Reads the next scored position into `position`, renormalised so its probabilities sum
-    /// to 1: rounding shifts them by up to half a step, and a distribution that sums to more
-    /// or less than 1 would put a first-order error into every KL divergence.
+    /// to 1. Rounding shifts each value by up to half a step, and an unnormalised distribution
+    /// would put a first-order error into every KL divergence.
     pub fn read_next(&mut self, position: &mut ReferencePosition) -> Result<()> {
         self.input
             .read_exact(&mut self.record)

@@ -4,7 +4,7 @@
 //! Quant A dominates quant B when A is at least as fast, uses at most as much peak RAM, has at
 //! most B's mean KL divergence and at least B's probe scores, and is strictly better in one of
 //! them. Speed is the headline tokens/s when both quants have it, else the mean tokens/s at the
-//! longest output length both measured; a metric one of the two lacks is not compared. Only
+//! longest output length both measured. A metric one of the two lacks is not compared. Only
 //! quants measured against the same reference and evaluation text are compared with each other.
 //! A deployment target's recommendation is the quant with the lowest mean KL divergence among
 //! those whose peak RAM fits its budget (the smaller peak RAM breaks a tie).
@@ -17,7 +17,7 @@ use crate::registry::{Performance, QuantEntry, DEPLOYMENT_TARGETS};
 /// Probe scores (0-100) that take part in the comparison, as paths in a quant's block.
 const PROBE_SCORES: &[(&str, &str)] = &[("rag", "score"), ("function_calling", "score")];
 
-/// What a quant is judged on.
+/// Figures a quant is judged on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TradeOff {
     pub label: String,
@@ -31,7 +31,7 @@ pub struct TradeOff {
 }
 
 impl TradeOff {
-    /// The figures of `entry`, or `None` when it has no quality block.
+    /// Collects the figures of `entry`, or returns `None` when it has no quality block.
     pub fn of(label: &str, entry: &QuantEntry) -> Option<TradeOff> {
         let quality = entry.quality.as_ref()?;
         Some(TradeOff {
@@ -62,7 +62,8 @@ impl TradeOff {
         self.tps_by_length[length].partial_cmp(&other.tps_by_length[length])
     }
 
-    /// Whether `self` dominates `other`; each comparison is oriented so `Greater` is better.
+    /// Tells whether `self` dominates `other`. Each comparison is oriented so that `Greater`
+    /// means `self` is better.
     pub fn dominates(&self, other: &TradeOff) -> bool {
         let mut better = Vec::new();
         better.push(self.speed_cmp(other));
@@ -102,7 +103,7 @@ pub fn pareto_front(candidates: &[TradeOff]) -> Vec<String> {
         .collect()
 }
 
-/// The recommended quant per deployment target, for the targets at least one candidate fits.
+/// Picks the recommended quant per deployment target, for the targets a candidate fits.
 pub fn recommendations(candidates: &[TradeOff]) -> BTreeMap<String, String> {
     let mut chosen = BTreeMap::new();
     for (target, _) in DEPLOYMENT_TARGETS {
