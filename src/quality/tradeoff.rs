@@ -124,7 +124,7 @@ pub fn recommendations(candidates: &[TradeOff]) -> BTreeMap<String, String> {
 
 /// Rewrites the Pareto marks and recommendations of one model's quants. The quants compared
 /// are those measured against the same reference and evaluation text as the most recently
-/// measured quant with a quality block; the others lose their mark.
+/// measured quant with a quality block. The others lose their mark.
 pub fn update(performance: &mut Performance) {
     let latest = performance
         .quantizations
@@ -235,6 +235,95 @@ mod tests {
         assert_eq!(chosen["raspberry_pi_5"], "Q8_0");
         assert_eq!(chosen["jetson_orin"], "F16");
         assert_eq!(chosen["mobile_high_end"], "F16");
+    }
+
+    fn entry_with_kld(peak_rss_bytes: u64, kld: f64, text_sha256: &str) -> QuantEntry {
+        let mut entry = crate::registry::tests::sample_entry(peak_rss_bytes);
+        entry.quality = Some(crate::quality::QualityRecord {
+            reference_quant: "F16".into(),
+            is_reference: kld == 0.0,
+            mean_kld: kld,
+            mean_kld_stderr: 0.0,
+            kld_p99: kld,
+            kld_p95: kld,
+            kld_p90: kld,
+            kld_median: kld,
+            same_top_p: 1.0,
+            same_top_p_stderr: 0.0,
+            mean_delta_p: 0.0,
+            rms_delta_p: 0.0,
+            ppl: 10.0,
+            ppl_reference: 10.0,
+            ppl_ratio: 1.0,
+            eval_text: crate::quality::EvalTextRecord {
+                name: "text".into(),
+                sha256: text_sha256.into(),
+                n_tokens: 1024,
+                n_ctx: 512,
+                n_chunks: 2,
+            },
+            scored_positions: 510,
+            wall_time_ms: 1.0,
+            pareto_front: None,
+        });
+        entry
+    }
+
+    #[test]
+    fn update_marks_comparable_quants_only() {
+        let mut performance = Performance::default();
+        let quants = &mut performance.quantizations;
+        quants.insert("F16".into(), entry_with_kld(300 << 20, 0.0, "a"));
+        quants.insert("Q4_K_M".into(), entry_with_kld(100 << 20, 0.07, "a"));
+        // Same peak RAM and speed as Q4_K_M but worse KL divergence: dominated.
+        quants.insert("Q4_0".into(), entry_with_kld(100 << 20, 0.09, "a"));
+        // Measured on another text, so not comparable.
+        quants.insert("Q8_0".into(), entry_with_kld(150 << 20, 0.01, "b"));
+        quants.get_mut("Q8_0").unwrap().measured_at = "2025-01-01T00:00:00Z".into();
+        quants.insert(
+            "Q6_K".into(),
+            crate::registry::tests::sample_entry(120 << 20),
+        );
+
+        update(&mut performance);
+        let mark = |label: &str| {
+            performance.quantizations[label]
+                .quality
+                .as_ref()
+                .and_then(|quality| quality.pareto_front)
+        };
+        assert_eq!(mark("F16"), Some(true));
+        assert_eq!(mark("Q4_K_M"), Some(true));
+        assert_eq!(mark("Q4_0"), Some(false));
+        assert_eq!(mark("Q8_0"), None);
+        assert_eq!(mark("Q6_K"), None);
+        let recommendations = performance.recommendations.as_ref().unwrap();
+        assert_eq!(recommendations["raspberry_pi_5"], "F16");
+    }
+
+    #[test]
+    fn probe_scores_are_read_from_use_cases() {
+        let mut entry = entry_with_kld(1, 0.01, "a");
+        entry.extra.insert(
+            "use_cases".into(),
+            serde_json::json!({"rag": {"score": 80.0}, "coding": {"score": 10.0}}),
+        );
+        let trade_off = TradeOff::of("Q8_0", &entry).unwrap();
+        assert_eq!(trade_off.probe_scores.len(), 1);
+        assert_eq!(trade_off.probe_scores["rag"], 80.0);
+    }
+
+    #[test]
+    fn update_without_quality_clears_recommendations() {
+        let mut performance = Performance {
+            recommendations: Some(BTreeMap::new()),
+            ..Performance::default()
+        };
+        performance
+            .quantizations
+            .insert("Q8_0".into(), crate::registry::tests::sample_entry(1));
+        update(&mut performance);
+        assert_eq!(performance.recommendations, None);
     }
 
     #[test]
