@@ -23,6 +23,8 @@ use crate::overview::table::ReportFormat;
 use crate::plan::{self, DEFAULT_PROFILES_DIR};
 use crate::printer::{Printer, Verbosity};
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
+use crate::quality::evaluate::{self, ReferenceRequest};
+use crate::quality::orchestrate::QualityPlan;
 use crate::quant::QuantLabel;
 use crate::quantize;
 use crate::registry::{Registry, DEFAULT_REGISTRY};
@@ -72,6 +74,10 @@ enum Command {
     Report(ReportArgs),
     /// Write a static HTML site (index and one page per model) from the registry.
     Site(SiteArgs),
+    /// Compute the reference quant's log-probabilities over the evaluation text (run by
+    /// `bench` before the quants are compared with it).
+    #[command(hide = true)]
+    Reference(ReferenceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +172,53 @@ struct BenchArgs {
     fragment: Option<PathBuf>,
     #[command(flatten)]
     overrides: SettingOverrides,
+    #[command(flatten)]
+    quality: QualityArgs,
+}
+
+/// Flags that replace the profile's `[quality]` settings for one run.
+#[derive(Debug, Args)]
+struct QualityArgs {
+    /// Measure speed and memory only, without comparing with the reference quant.
+    #[arg(long)]
+    no_quality: bool,
+    /// UTF-8 text file to measure quality on, instead of the generated prose.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_quality")]
+    eval_text: Option<PathBuf>,
+    /// Chunks of the evaluation text scored for quality.
+    #[arg(long, value_name = "N", conflicts_with = "no_quality")]
+    quality_chunks: Option<u32>,
+    /// Tokens per quality chunk; the second half of each chunk is scored.
+    #[arg(long, value_name = "N", conflicts_with = "no_quality")]
+    quality_ctx: Option<u32>,
+    /// Folder of cached reference log-probabilities (default: ~/.cache/slm-quant/quality).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_quality")]
+    quality_cache: Option<PathBuf>,
+}
+
+impl QualityArgs {
+    fn apply(&self, plan: &mut Option<QualityPlan>) -> Result<()> {
+        if self.no_quality {
+            *plan = None;
+            return Ok(());
+        }
+        let Some(plan) = plan else { return Ok(()) };
+        if let Some(path) = &self.eval_text {
+            plan.settings.eval_text = Some(path.clone());
+        }
+        if let Some(n_chunks) = self.quality_chunks {
+            plan.settings.n_chunks = n_chunks;
+        }
+        if let Some(n_ctx) = self.quality_ctx {
+            plan.settings.n_ctx = n_ctx;
+        }
+        if let Some(dir) = &self.quality_cache {
+            plan.cache_dir = dir.clone();
+        }
+        plan.settings
+            .validate()
+            .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))
+    }
 }
 
 /// Flags that replace the profile's `[bench]` settings for one run.
@@ -235,6 +288,13 @@ struct QuantizeArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReferenceArgs {
+    /// Reference request, as JSON.
+    #[arg(long)]
+    request_json: String,
+}
+
+#[derive(Debug, Args)]
 struct MeasureArgs {
     /// Measurement request as JSON.
     #[arg(long)]
@@ -285,6 +345,7 @@ fn run(command: Command, printer: &Printer, log_filter: String) -> Result<u8> {
         Command::Compare(args) => compare_command(args),
         Command::Report(args) => report_command(args),
         Command::Site(args) => site_command(args, printer),
+        Command::Reference(args) => reference_command(args),
     }
 }
 
@@ -310,6 +371,7 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
             plan.quants.len()
         );
     }
+    args.quality.apply(&mut plan.quality)?;
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),
@@ -472,4 +534,13 @@ fn existing_registry(path: &std::path::Path) -> Result<Registry> {
         );
     }
     Registry::load(path)
+}
+fn reference_command(args: ReferenceArgs) -> Result<u8> {
+    let request: ReferenceRequest =
+        serde_json::from_str(&args.request_json).context("invalid --request-json")?;
+    evaluate::build_reference(&request, |message| {
+        println!("{PROGRESS_PREFIX}{message}");
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(0)
 }

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod printer;
 pub mod probes;
 pub mod profile;
+pub mod quality;
 pub mod quant;
 pub mod quantize;
 pub mod registry;

@@ -18,6 +18,7 @@ use crate::hardware::Hardware;
 use crate::memory::{self, AnonPeakSampler};
 use crate::perf;
 use crate::profile::BenchSettings;
+use crate::quality::{evaluate, QualityRequest};
 use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord};
 
 /// Everything a measuring process is asked to do for one quant. `bench` builds it from the
@@ -26,6 +27,9 @@ use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, R
 pub struct MeasureRequest {
     pub model_file: PathBuf,
     pub settings: BenchSettings,
+    /// Reference to compare with; without it no quality block is measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityRequest>,
 }
 
 /// Version of the llama-cpp-2 crate this build links, as pinned in Cargo.toml.
@@ -86,6 +90,18 @@ pub fn measure_quant(
         kv_cache_n_ctx,
         weights_mmapped: model.mmapped(),
     };
+    // Measured after the memory readings, so the reference file's buffers do not count in the
+    // quant's peak RAM.
+    let quality = match &request.quality {
+        Some(quality) => Some(evaluate::measure_drift(
+            &engine,
+            &model,
+            quality,
+            settings.threads,
+            &mut on_progress,
+        )?),
+        None => None,
+    };
     let mut measured_settings = settings.clone();
     measured_settings.context_lengths = context_lengths;
 
@@ -120,6 +136,7 @@ pub fn measure_quant(
             hardware: Hardware::detect(),
             warnings,
         },
+        quality,
         extra: BTreeMap::new(),
     })
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::quality::QualitySettings;
 use crate::quant::QuantLabel;
 
 /// Profile measured when `--profile` is not given, relative to the working directory.
@@ -30,6 +31,8 @@ pub struct Profile {
     /// the registry records, so it contains no path of the measuring machine.
     #[serde(skip)]
     pub declared_source: Option<Source>,
+    #[serde(default)]
+    pub quality: QualitySettings,
 }
 
 /// Origin of a profile's GGUF files.
@@ -128,6 +131,11 @@ impl Profile {
         profile.validate().map_err(invalid)?;
 
         profile.declared_source = Some(profile.source.clone());
+        if let Some(text) = &mut profile.quality.eval_text {
+            if text.is_relative() {
+                *text = path.parent().unwrap_or(Path::new(".")).join(&*text);
+            }
+        }
         if let Source::Directory { path: dir } = &mut profile.source {
             if dir.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));
@@ -165,7 +173,8 @@ impl Profile {
                 check_derive_from(self, quant.label, from)?;
             }
         }
-        self.bench.validate()
+        self.bench.validate()?;
+        self.quality.validate()
     }
 
     /// Returns the declared quant with this label, or an error listing the declared ones.
@@ -346,6 +355,28 @@ file = "tiny-f16.gguf"
         let text = MINIMAL.replace("tiny-f16.gguf", "../../etc/passwd");
         let error = parse(&text).unwrap_err();
         assert!(error.contains("without `..`"), "{error}");
+    }
+
+    #[test]
+    fn quality_table_is_read() {
+        let text = format!("{MINIMAL}\n[quality]\nreference = \"Q8_0\"\nn_chunks = 2\n");
+        let profile = parse(&text).unwrap();
+        assert_eq!(profile.quality.reference.unwrap().as_str(), "Q8_0");
+        assert_eq!(profile.quality.n_chunks, 2);
+        assert_eq!(profile.quality.n_ctx, 512);
+    }
+
+    #[test]
+    fn unknown_quality_key_is_rejected() {
+        let error = parse(&format!("{MINIMAL}\n[quality]\nctx = 5\n")).unwrap_err();
+        assert!(error.contains("unknown field `ctx`"), "{error}");
+        assert!(error.contains("n_ctx"), "{error}");
+    }
+
+    #[test]
+    fn zero_quality_chunks_is_rejected() {
+        let error = parse(&format!("{MINIMAL}\n[quality]\nn_chunks = 0\n")).unwrap_err();
+        assert!(error.contains("quality.n_chunks"), "{error}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::hardware::Hardware;
 use crate::perf::{GenerationResult, PrefillResult, TokenLatency};
 use crate::profile::{BenchSettings, Source};
+use crate::quality::QualityRecord;
 
 /// Registry written when `--registry` is not given, relative to the working directory.
 pub const DEFAULT_REGISTRY: &str = "registry/models.json";
@@ -69,6 +70,9 @@ pub struct Performance {
     pub hardware: Option<Hardware>,
     #[serde(default)]
     pub quantizations: BTreeMap<String, QuantEntry>,
+    /// Recommended quant per deployment target, from the quants' quality and peak RAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -98,6 +102,9 @@ pub struct QuantEntry {
     pub token_latency: Option<TokenLatency>,
     pub settings: BenchSettings,
     pub run: RunRecord,
+    /// Drift of this quant's next-token distributions from the reference quant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityRecord>,
     /// Blocks this version does not know, kept as they were.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -410,6 +417,7 @@ pub(crate) mod tests {
                 hardware: Hardware::detect(),
                 warnings: vec![],
             },
+            quality: None,
             extra: BTreeMap::new(),
         }
     }
@@ -490,8 +498,8 @@ pub(crate) mod tests {
         let mut value = serde_json::to_value(&registry).unwrap();
         value["generated_by"] = "another tool".into();
         value["models"]["a"]["use_cases"] = serde_json::json!({"coding": {"score": 50}});
-        value["models"]["a"]["performance"]["quantizations"]["Q8_0"]["quality"] =
-            serde_json::json!({"kld": 0.01});
+        value["models"]["a"]["performance"]["quantizations"]["Q8_0"]["energy"] =
+            serde_json::json!({"joules": 0.01});
         std::fs::write(&path, value.to_string()).unwrap();
 
         let mut loaded = Registry::load(&path).unwrap();
@@ -501,7 +509,7 @@ pub(crate) mod tests {
         assert_eq!(saved["generated_by"], "another tool");
         assert_eq!(saved["models"]["a"]["use_cases"]["coding"]["score"], 50);
         assert_eq!(
-            saved["models"]["a"]["performance"]["quantizations"]["Q8_0"]["quality"]["kld"],
+            saved["models"]["a"]["performance"]["quantizations"]["Q8_0"]["energy"]["joules"],
             0.01
         );
     }

@@ -15,6 +15,8 @@ use crate::fetch;
 use crate::measure::MeasureRequest;
 use crate::printer::Printer;
 use crate::profile::{BenchSettings, Profile};
+use crate::quality::orchestrate::{PreparedReference, QualityPlan};
+use crate::quality::{self, tradeoff, QualityRequest};
 use crate::quant::QuantLabel;
 use crate::registry::{ModelHeader, QuantEntry, Registry};
 use crate::report::SweepRow;
@@ -45,6 +47,8 @@ pub struct SweepPlan {
     pub log_filter: String,
     /// Measure every selected quant, even one whose stored result is still current.
     pub force: bool,
+    /// Quality settings of the sweep. `None` measures speed and memory only.
+    pub quality: Option<QualityPlan>,
 }
 
 impl SweepPlan {
@@ -79,12 +83,16 @@ impl SweepPlan {
 
         Ok(SweepPlan {
             profile_path: profile_path.to_path_buf(),
-            profile,
             quants,
             settings,
             registry_path: registry_path.to_path_buf(),
             log_filter,
             force: false,
+            quality: Some(QualityPlan {
+                settings: profile.quality.clone(),
+                cache_dir: quality::orchestrate::default_cache_dir(),
+            }),
+            profile,
         })
     }
 
@@ -109,6 +117,19 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
     Registry::load(&plan.registry_path)?;
     Registry::check_writable(&plan.registry_path)?;
 
+    // The reference's log-probabilities exist before any quant is compared with them, even
+    // when the reference quant itself is not selected.
+    let reference = match &plan.quality {
+        Some(quality) => Some(quality::orchestrate::prepare(
+            &plan.profile,
+            quality,
+            plan.settings.threads,
+            &plan.log_filter,
+            printer,
+        )?),
+        None => None,
+    };
+
     let mut rows = Vec::new();
     let mut build = None;
     for &label in &plan.quants {
@@ -124,7 +145,7 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
         }
 
         let bar = printer.quant_bar(label.as_str());
-        let outcome = measure_one(plan, label, &bar, printer);
+        let outcome = measure_one(plan, label, reference.as_ref(), &bar, printer);
         bar.finish_and_clear();
 
         let row = match outcome {
@@ -152,12 +173,16 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
 fn record(plan: &SweepPlan, label: QuantLabel, entry: QuantEntry) -> Result<()> {
     let mut registry = Registry::load(&plan.registry_path)?;
     registry.upsert_quant(plan.header(), label.as_str(), entry);
+    if let Some(model) = registry.models.get_mut(&plan.profile.id) {
+        tradeoff::update(&mut model.performance);
+    }
     registry.save(&plan.registry_path)
 }
 
 fn measure_one(
     plan: &SweepPlan,
     label: QuantLabel,
+    reference: Option<&PreparedReference>,
     bar: &ProgressBar,
     printer: &Printer,
 ) -> Result<QuantEntry> {
@@ -167,7 +192,8 @@ fn measure_one(
         bar.set_message(message.to_string())
     })?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
-    let mut entry = run_child(plan, &resolved.path, bar, printer)?;
+    let quality = reference.map(|reference| reference.request_for(label));
+    let mut entry = run_child(plan, &resolved.path, quality, bar, printer)?;
     resolved.annotate(&mut entry.file);
     Ok(entry)
 }
@@ -176,6 +202,7 @@ fn measure_one(
 fn run_child(
     plan: &SweepPlan,
     model_file: &Path,
+    quality: Option<QualityRequest>,
     bar: &ProgressBar,
     printer: &Printer,
 ) -> Result<QuantEntry> {
@@ -184,6 +211,7 @@ fn run_child(
     let request = MeasureRequest {
         model_file: model_file.to_path_buf(),
         settings: plan.settings.clone(),
+        quality,
     };
     let request_json = serde_json::to_string(&request)?;
 
