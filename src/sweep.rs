@@ -119,14 +119,25 @@ pub fn run(plan: &SweepPlan, printer: &Printer) -> Result<Vec<SweepRow>> {
 
     // The reference's log-probabilities exist before any quant is compared with them, even
     // when the reference quant itself is not selected.
+    // A reference that cannot be computed costs the quality blocks of this sweep, not the speed
+    // and memory figures of the other quants.
     let reference = match &plan.quality {
-        Some(quality) => Some(quality::orchestrate::prepare(
+        Some(quality) => match quality::orchestrate::prepare(
             &plan.profile,
             quality,
             plan.settings.threads,
             &plan.log_filter,
             printer,
-        )?),
+        ) {
+            Ok(reference) => Some(reference),
+            Err(error) => {
+                printer.line(&format!(
+                    "error: the quality reference could not be computed, so no quant gets a \
+                     quality block in this sweep: {error:#}"
+                ));
+                None
+            }
+        },
         None => None,
     };
 
