@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::Engine;
 use crate::measure::{self, MeasureRequest};
 use crate::printer::{Printer, Verbosity};
+use crate::probes::rag;
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quant::QuantLabel;
 use crate::quantize;
@@ -74,6 +75,10 @@ struct BenchArgs {
     output: OutputFormat,
     #[command(flatten)]
     overrides: SettingOverrides,
+    /// RAG probe families to run on each quant, comma-separated (niah, ruler, grounded,
+    /// multi_hop), or `none`; replaces the profile's `rag.families`.
+    #[arg(long, value_name = "FAMILIES")]
+    rag_families: Option<String>,
 }
 
 /// Flags that replace the profile's `[bench]` settings for one run.
@@ -199,13 +204,17 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
             "no quants selected; pass --all-quants or --quant LABEL (for example --quant Q8_0)"
         ),
     };
-    let plan = SweepPlan::new(
+    let mut plan = SweepPlan::new(
         &args.profile,
         &selection,
         |settings| args.overrides.apply(settings),
         &args.registry,
         log_filter,
     )?;
+    if let Some(families) = &args.rag_families {
+        plan.rag.families = rag::parse_families(families)
+            .map_err(|message| anyhow::anyhow!("invalid --rag-families: {message}"))?;
+    }
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),

@@ -17,8 +17,11 @@ use crate::engine::{Engine, SessionSettings};
 use crate::hardware::Hardware;
 use crate::memory::{self, AnonPeakSampler};
 use crate::perf;
+use crate::probes::rag::{self, RagRequest};
 use crate::profile::BenchSettings;
-use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord};
+use crate::registry::{
+    self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord, UseCases,
+};
 
 /// Everything a measuring process is asked to do for one quant. `bench` builds it from the
 /// profile and the command line and hands it to the child as JSON.
@@ -26,6 +29,9 @@ use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, R
 pub struct MeasureRequest {
     pub model_file: PathBuf,
     pub settings: BenchSettings,
+    /// RAG probes to run after the speed runs; absent runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<RagRequest>,
 }
 
 /// Version of the llama-cpp-2 crate this build links, as pinned in Cargo.toml.
@@ -87,6 +93,29 @@ pub fn measure_quant(
     let mut measured_settings = settings.clone();
     measured_settings.context_lengths = context_lengths;
 
+    // The RAG probes run after memory was read, so their larger KV cache does not count
+    // toward the quant's memory figures.
+    let mut warnings = warnings;
+    let mut use_cases = None;
+    if let Some(rag_request) = request
+        .rag
+        .as_ref()
+        .filter(|r| !r.settings.families.is_empty())
+    {
+        match rag::run_on_model(&engine, &model, settings, rag_request, &mut on_progress) {
+            Ok(record) => {
+                use_cases = Some(UseCases {
+                    rag: Some(record),
+                    ..UseCases::default()
+                })
+            }
+            Err(error) => {
+                tracing::error!("RAG probes failed: {error:#}");
+                warnings.push(format!("RAG probes failed: {error:#}"));
+            }
+        }
+    }
+
     Ok(QuantEntry {
         tps_output: registry::headline_tps(&speed.generation),
         ttft_ms: registry::headline_ttft(&speed.prefill),
@@ -118,6 +147,7 @@ pub fn measure_quant(
             hardware: Hardware::detect(),
             warnings,
         },
+        use_cases,
         extra: BTreeMap::new(),
     })
 }

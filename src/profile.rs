@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::probes::rag::RagSettings;
 use crate::quant::QuantLabel;
 
 /// Profile measured when `--profile` is not given, relative to the working directory.
@@ -26,6 +27,9 @@ pub struct Profile {
     pub quants: Vec<QuantSpec>,
     #[serde(default)]
     pub bench: BenchSettings,
+    /// RAG probes run on each quant after its speed runs.
+    #[serde(default)]
+    pub rag: RagSettings,
 }
 
 /// Where a profile's GGUF files come from.
@@ -153,7 +157,8 @@ impl Profile {
                 check_file_name(file)?;
             }
         }
-        self.bench.validate()
+        self.bench.validate()?;
+        self.rag.validate()
     }
 
     /// The declared quant with this label, or an error listing the declared ones.
@@ -302,6 +307,19 @@ file = "tiny-f16.gguf"
         let text = MINIMAL.replace("tiny-f16.gguf", "../../etc/passwd");
         let error = parse(&text).unwrap_err();
         assert!(error.contains("without `..`"), "{error}");
+    }
+
+    #[test]
+    fn rag_table_is_read_and_checked() {
+        let profile = parse(&format!("{MINIMAL}\n[rag]\nfamilies = [\"niah\"]\n")).unwrap();
+        assert_eq!(
+            profile.rag.families,
+            vec![crate::probes::rag::RagFamily::Niah]
+        );
+        let error = parse(&format!("{MINIMAL}\n[rag]\ndepths = [50]\n")).unwrap_err();
+        assert!(error.contains("unknown field `depths`"), "{error}");
+        let error = parse(&format!("{MINIMAL}\n[rag]\nniah_depths = [120]\n")).unwrap_err();
+        assert!(error.contains("rag.niah_depths"), "{error}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::hardware::Hardware;
 use crate::perf::{GenerationResult, PrefillResult, TokenLatency};
+use crate::probes::rag::record::RagRecord;
 use crate::profile::{BenchSettings, Source};
 
 /// Registry written when `--registry` is not given, relative to the working directory.
@@ -97,7 +98,20 @@ pub struct QuantEntry {
     pub token_latency: Option<TokenLatency>,
     pub settings: BenchSettings,
     pub run: RunRecord,
+    /// Results of use-case probes, absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_cases: Option<UseCases>,
     /// Blocks this version does not know, kept as they were.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Use-case probe results of one quant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UseCases {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<RagRecord>,
+    /// Use cases this version does not know, kept as they were.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -343,6 +357,7 @@ pub(crate) mod tests {
                 hardware: Hardware::detect(),
                 warnings: vec![],
             },
+            use_cases: None,
             extra: BTreeMap::new(),
         }
     }

@@ -14,6 +14,7 @@ use indicatif::ProgressBar;
 use crate::fetch;
 use crate::measure::MeasureRequest;
 use crate::printer::Printer;
+use crate::probes::rag::{RagRequest, RagSettings};
 use crate::profile::{BenchSettings, Profile};
 use crate::quant::QuantLabel;
 use crate::registry::{ModelHeader, QuantEntry, Registry};
@@ -39,6 +40,8 @@ pub struct SweepPlan {
     pub profile: Profile,
     pub quants: Vec<QuantLabel>,
     pub settings: BenchSettings,
+    /// RAG probes run on each quant; no families runs none.
+    pub rag: RagSettings,
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
@@ -69,11 +72,13 @@ impl SweepPlan {
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
 
+        let rag = profile.rag.clone();
         Ok(SweepPlan {
             profile_path: profile_path.to_path_buf(),
             profile,
             quants,
             settings,
+            rag,
             registry_path: registry_path.to_path_buf(),
             log_filter,
         })
@@ -86,6 +91,24 @@ impl SweepPlan {
             notes: self.profile.notes.clone(),
             source: self.profile.source.clone(),
         }
+    }
+
+    /// The RAG part of a quant's measure request, with its results file beside the registry
+    /// at `results/<model>/<quant>/rag.jsonl`; `None` when no family is selected.
+    pub fn rag_request(&self, label: QuantLabel) -> Option<RagRequest> {
+        if self.rag.families.is_empty() {
+            return None;
+        }
+        let label_path = format!("results/{}/{}/rag.jsonl", self.profile.id, label.as_str());
+        let folder = match self.registry_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(RagRequest {
+            settings: self.rag.clone(),
+            results_file: folder.join(&label_path),
+            results_file_label: label_path,
+        })
     }
 }
 
@@ -139,13 +162,14 @@ fn measure_one(
     bar.set_message("locating file");
     let resolved = fetch::resolve(&plan.profile, spec)?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
-    run_child(plan, &resolved.path, bar, printer)
+    run_child(plan, &resolved.path, plan.rag_request(label), bar, printer)
 }
 
 /// Starts `slm-quant measure` for one file and reads back its result.
 fn run_child(
     plan: &SweepPlan,
     model_file: &Path,
+    rag: Option<RagRequest>,
     bar: &ProgressBar,
     printer: &Printer,
 ) -> Result<QuantEntry> {
@@ -154,6 +178,7 @@ fn run_child(
     let request = MeasureRequest {
         model_file: model_file.to_path_buf(),
         settings: plan.settings.clone(),
+        rag,
     };
     let request_json = serde_json::to_string(&request)?;
 

@@ -28,7 +28,10 @@ use self::prompt::{Asker, Question};
 use self::record::{
     CaseResult, FamilySummary, NiahCell, RagBenchmarks, RagRecord, ResultLine, RECOMMENDED_SCORE,
 };
+use crate::engine::{Engine, Model, SessionSettings};
+use crate::probes::EngineBackend;
 use crate::probes::ProbeBackend;
+use crate::profile::BenchSettings;
 
 /// A family of RAG probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -205,6 +208,36 @@ impl RagRun {
         let cases = self.cases.iter().cloned().map(ResultLine::Case);
         summaries.chain(cases).collect()
     }
+}
+
+/// Runs the RAG probes of `request` on a loaded model, in a session of its own sized for the
+/// longest probe (capped at the training context), and writes the per-case results file.
+pub fn run_on_model(
+    engine: &Engine,
+    model: &Model,
+    bench: &BenchSettings,
+    request: &RagRequest,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<RagRecord> {
+    let n_ctx_train = model.info().n_ctx_train;
+    let mut n_ctx = request.settings.required_n_ctx();
+    if n_ctx_train > 0 {
+        n_ctx = n_ctx.min(n_ctx_train);
+    }
+    let session_settings = SessionSettings {
+        n_ctx,
+        n_batch: bench.batch_size.min(n_ctx),
+        threads: bench.threads,
+    };
+    let mut session = model.session(engine, &session_settings)?;
+    tracing::debug!(n_ctx = session.n_ctx(), "RAG session created");
+    let mut backend = EngineBackend::new(&mut session);
+    let run = run(&mut backend, &request.settings, on_progress)?;
+
+    record::write_results(&request.results_file, &run.result_lines())?;
+    let mut record = run.record;
+    record.results_file = Some(request.results_file_label.clone());
+    Ok(record)
 }
 
 /// Runs the selected families on `backend`, then the closed-book control, and scores them.
