@@ -93,7 +93,7 @@ impl SweepPlan {
         }
     }
 
-    /// The RAG part of a quant's measure request, with its results file beside the registry
+    /// Builds the RAG part of a quant's measure request, with its results file beside the registry
     /// at `results/<model>/<quant>/rag.jsonl`; `None` when no family is selected.
     pub fn rag_request(&self, label: QuantLabel) -> Option<RagRequest> {
         if self.rag.families.is_empty() {

@@ -128,7 +128,7 @@ impl Default for RagSettings {
     fn default() -> Self {
         RagSettings {
             families: RagFamily::ALL.to_vec(),
-            niah_lengths: vec![1024, 2048, 4096, 8192],
+            niah_lengths: vec![1024, 2048, 4096],
             niah_depths: vec![0, 25, 50, 75, 100],
             niah_trials: 1,
             ruler_length: 1024,
@@ -173,11 +173,11 @@ impl RagSettings {
     }
 }
 
-/// What a measuring process needs to run the RAG probes of one quant.
+/// Request to run the RAG probes of one quant in a measuring process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RagRequest {
     pub settings: RagSettings,
-    /// Where the per-case results are written.
+    /// Path of the per-case results file to write.
     pub results_file: PathBuf,
     /// `results_file` as recorded in the registry, relative to the registry's folder.
     pub results_file_label: String,
@@ -202,7 +202,7 @@ pub struct RagRun {
 }
 
 impl RagRun {
-    /// The results file's lines: each family's summary, then every case.
+    /// Lists the results file's lines: each family's summary, then every case.
     pub fn result_lines(&self) -> Vec<ResultLine> {
         let summaries = self.families.iter().cloned().map(ResultLine::Family);
         let cases = self.cases.iter().cloned().map(ResultLine::Case);
@@ -303,7 +303,7 @@ pub fn run(
     })
 }
 
-/// A family's score (0-100) from its cases, as `RagBenchmarks` documents it.
+/// Computes a family's score (0-100) from its cases, as `RagBenchmarks` documents it.
 pub fn family_score(family: RagFamily, cases: &[CaseResult]) -> f64 {
     let cases: Vec<&CaseResult> = cases
         .iter()

@@ -84,14 +84,14 @@ impl ProbeBackend for ScriptedBackend {
     }
 }
 
-/// The text in the slot of `template` (built with `SLOT`) when `text` matches it whole.
+/// Extracts the text in the slot of `template` (built with `SLOT`) when `text` matches it whole.
 fn slot_of(template: &str, text: &str) -> Option<String> {
     let (before, after) = template.split_once(SLOT)?;
     let value = text.strip_prefix(before)?.strip_suffix(after)?;
     Some(value.to_string())
 }
 
-/// Every value that fills the slot of `template` somewhere in `document`.
+/// Collects every value that fills the slot of `template` somewhere in `document`.
 fn fills(template: &str, document: &str) -> Vec<String> {
     let (before, after) = template.split_once(SLOT).unwrap();
     let mut values = Vec::new();
@@ -123,6 +123,7 @@ fn read(document: &str, question: &str) -> Option<String> {
     if let Some(name) = slot_of(&niah::question(SLOT), question) {
         return fill(&niah::needle(&name, SLOT), document);
     }
+
     let pair_template = ruler::multi_query_question(SLOT, SLOT);
     let (pair_before, pair_rest) = pair_template.split_once(SLOT).unwrap();
     let (pair_middle, pair_after) = pair_rest.split_once(SLOT).unwrap();
@@ -134,32 +135,39 @@ fn read(document: &str, question: &str) -> Option<String> {
         let code = |name: &str| fill(&niah::needle(name, SLOT), document);
         return Some(format!("{} and {}", code(first)?, code(second)?));
     }
+
     if let Some(name) = slot_of(&ruler::multi_value_question(SLOT), question) {
         return Some(fills(&ruler::value_sentence(&name, SLOT), document).join(", "));
     }
+
     if let Some(value) = slot_of(&ruler::variable_question(SLOT), question) {
         return Some(track_variables(document, &value).join(", "));
     }
+
     if let Some(count) = slot_of(
         &ruler::common_words_question(99).replace("99", SLOT),
         question,
     ) {
         return Some(most_common_words(document, count.parse().ok()?).join(", "));
     }
+
     if let Some(person) = slot_of(&multi_hop::two_hop_question(SLOT), question) {
         let company = fill(&multi_hop::works_for(&person, SLOT), document)?;
         return fill(&multi_hop::based_in(&company, SLOT), document);
     }
+
     if let Some(person) = slot_of(&multi_hop::three_hop_question(SLOT), question) {
         let company = fill(&multi_hop::works_for(&person, SLOT), document)?;
         let group = fill(&multi_hop::owned_by(&company, SLOT), document)?;
         return fill(&multi_hop::head_office(&group, SLOT), document);
     }
+
     for attribute in ATTRIBUTES {
         if let Some(person) = slot_of(&attribute.question(SLOT), question) {
             return fill(&attribute.sentence(&person, SLOT), document);
         }
     }
+
     panic!("the scripted reader does not know the question {question:?}");
 }
 
