@@ -22,6 +22,7 @@ use crate::merge;
 use crate::overview::table::ReportFormat;
 use crate::plan::{self, DEFAULT_PROFILES_DIR};
 use crate::printer::{Printer, Verbosity};
+use crate::probes::rag;
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quality::evaluate::{self, ReferenceRequest};
 use crate::quality::orchestrate::QualityPlan;
@@ -57,7 +58,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure the quants of a profile and write them into the registry.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// Write a GGUF file of another quantization type with llama.cpp's quantizer.
     Quantize(QuantizeArgs),
     /// Measure one GGUF file and write its registry block (run by `bench` for each quant).
@@ -174,6 +175,10 @@ struct BenchArgs {
     overrides: SettingOverrides,
     #[command(flatten)]
     quality: QualityArgs,
+    /// RAG probe families to run on each quant, comma-separated (niah, ruler, grounded,
+    /// multi_hop), or `none`; replaces the profile's `rag.families`.
+    #[arg(long, value_name = "FAMILIES")]
+    rag_families: Option<String>,
 }
 
 /// Flags that replace the profile's `[quality]` settings for one run.
@@ -332,7 +337,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command, printer: &Printer, log_filter: String) -> Result<u8> {
     match command {
-        Command::Bench(args) => bench(args, printer, log_filter),
+        Command::Bench(args) => bench(*args, printer, log_filter),
         Command::Quantize(args) => {
             let engine = Engine::init()?;
             quantize::quantize(&engine, &args.input, &args.output, args.label, args.threads)?;
@@ -372,6 +377,10 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
         );
     }
     args.quality.apply(&mut plan.quality)?;
+    if let Some(families) = &args.rag_families {
+        plan.rag.families = rag::parse_families(families)
+            .map_err(|message| anyhow::anyhow!("invalid --rag-families: {message}"))?;
+    }
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),

@@ -17,9 +17,12 @@ use crate::fetch::{integrity, split};
 use crate::hardware::Hardware;
 use crate::memory::{self, AnonPeakSampler};
 use crate::perf;
+use crate::probes::rag::{self, RagRequest};
 use crate::profile::BenchSettings;
 use crate::quality::{evaluate, QualityRequest};
-use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord};
+use crate::registry::{
+    self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord, UseCases,
+};
 
 /// Everything a measuring process is asked to do for one quant. `bench` builds it from the
 /// profile and the command line and hands it to the child as JSON.
@@ -30,6 +33,9 @@ pub struct MeasureRequest {
     /// Reference to compare with; without it no quality block is measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualityRequest>,
+    /// RAG probes to run after the speed runs; absent runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<RagRequest>,
 }
 
 /// Version of the llama-cpp-2 crate this build links, as pinned in Cargo.toml.
@@ -105,6 +111,29 @@ pub fn measure_quant(
     let mut measured_settings = settings.clone();
     measured_settings.context_lengths = context_lengths;
 
+    // The RAG probes run after memory was read, so their larger KV cache does not count
+    // toward the quant's memory figures.
+    let mut warnings = warnings;
+    let mut use_cases = None;
+    if let Some(rag_request) = request
+        .rag
+        .as_ref()
+        .filter(|r| !r.settings.families.is_empty())
+    {
+        match rag::run_on_model(&engine, &model, settings, rag_request, &mut on_progress) {
+            Ok(record) => {
+                use_cases = Some(UseCases {
+                    rag: Some(record),
+                    ..UseCases::default()
+                })
+            }
+            Err(error) => {
+                tracing::error!("RAG probes failed: {error:#}");
+                warnings.push(format!("RAG probes failed: {error:#}"));
+            }
+        }
+    }
+
     Ok(QuantEntry {
         tps_output: registry::headline_tps(&speed.generation),
         ttft_ms: registry::headline_ttft(&speed.prefill),
@@ -137,6 +166,7 @@ pub fn measure_quant(
             warnings,
         },
         quality,
+        use_cases,
         extra: BTreeMap::new(),
     })
 }

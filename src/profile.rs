@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::probes::rag::RagSettings;
 use crate::quality::QualitySettings;
 use crate::quant::QuantLabel;
 
@@ -33,6 +34,9 @@ pub struct Profile {
     pub declared_source: Option<Source>,
     #[serde(default)]
     pub quality: QualitySettings,
+    /// RAG probes run on each quant after its speed runs.
+    #[serde(default)]
+    pub rag: RagSettings,
 }
 
 /// Origin of a profile's GGUF files.
@@ -174,7 +178,8 @@ impl Profile {
             }
         }
         self.bench.validate()?;
-        self.quality.validate()
+        self.quality.validate()?;
+        self.rag.validate()
     }
 
     /// Returns the declared quant with this label, or an error listing the declared ones.
@@ -377,6 +382,19 @@ file = "tiny-f16.gguf"
     fn zero_quality_chunks_is_rejected() {
         let error = parse(&format!("{MINIMAL}\n[quality]\nn_chunks = 0\n")).unwrap_err();
         assert!(error.contains("quality.n_chunks"), "{error}");
+    }
+
+    #[test]
+    fn rag_table_is_read_and_checked() {
+        let profile = parse(&format!("{MINIMAL}\n[rag]\nfamilies = [\"niah\"]\n")).unwrap();
+        assert_eq!(
+            profile.rag.families,
+            vec![crate::probes::rag::RagFamily::Niah]
+        );
+        let error = parse(&format!("{MINIMAL}\n[rag]\ndepths = [50]\n")).unwrap_err();
+        assert!(error.contains("unknown field `depths`"), "{error}");
+        let error = parse(&format!("{MINIMAL}\n[rag]\nniah_depths = [120]\n")).unwrap_err();
+        assert!(error.contains("rag.niah_depths"), "{error}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::hardware::Hardware;
 use crate::perf::{GenerationResult, PrefillResult, TokenLatency};
+use crate::probes::rag::record::RagRecord;
 use crate::profile::{BenchSettings, Source};
 use crate::quality::QualityRecord;
 
@@ -105,7 +106,20 @@ pub struct QuantEntry {
     /// Drift of this quant's next-token distributions from the reference quant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualityRecord>,
+    /// Results of use-case probes, absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_cases: Option<UseCases>,
     /// Blocks this version does not know, kept as they were.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Use-case probe results of one quant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UseCases {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<RagRecord>,
+    /// Use cases this version does not know, kept as they were.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -418,6 +432,7 @@ pub(crate) mod tests {
                 warnings: vec![],
             },
             quality: None,
+            use_cases: None,
             extra: BTreeMap::new(),
         }
     }

@@ -14,6 +14,7 @@ use indicatif::ProgressBar;
 use crate::fetch;
 use crate::measure::MeasureRequest;
 use crate::printer::Printer;
+use crate::probes::rag::{RagRequest, RagSettings};
 use crate::profile::{BenchSettings, Profile};
 use crate::quality::orchestrate::{PreparedReference, QualityPlan};
 use crate::quality::{self, tradeoff, QualityRequest};
@@ -42,6 +43,8 @@ pub struct SweepPlan {
     pub profile: Profile,
     pub quants: Vec<QuantLabel>,
     pub settings: BenchSettings,
+    /// RAG probes run on each quant; no families runs none.
+    pub rag: RagSettings,
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
@@ -81,10 +84,12 @@ impl SweepPlan {
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
 
+        let rag = profile.rag.clone();
         Ok(SweepPlan {
             profile_path: profile_path.to_path_buf(),
             quants,
             settings,
+            rag,
             registry_path: registry_path.to_path_buf(),
             log_filter,
             force: false,
@@ -107,6 +112,24 @@ impl SweepPlan {
                 .clone()
                 .unwrap_or(self.profile.source.clone()),
         }
+    }
+
+    /// Builds the RAG part of a quant's measure request, with its results file beside the registry
+    /// at `results/<model>/<quant>/rag.jsonl`; `None` when no family is selected.
+    pub fn rag_request(&self, label: QuantLabel) -> Option<RagRequest> {
+        if self.rag.families.is_empty() {
+            return None;
+        }
+        let label_path = format!("results/{}/{}/rag.jsonl", self.profile.id, label.as_str());
+        let folder = match self.registry_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(RagRequest {
+            settings: self.rag.clone(),
+            results_file: folder.join(&label_path),
+            results_file_label: label_path,
+        })
     }
 }
 
@@ -204,7 +227,14 @@ fn measure_one(
     })?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
     let quality = reference.map(|reference| reference.request_for(label));
-    let mut entry = run_child(plan, &resolved.path, quality, bar, printer)?;
+    let mut entry = run_child(
+        plan,
+        &resolved.path,
+        quality,
+        plan.rag_request(label),
+        bar,
+        printer,
+    )?;
     resolved.annotate(&mut entry.file);
     Ok(entry)
 }
@@ -214,6 +244,7 @@ fn run_child(
     plan: &SweepPlan,
     model_file: &Path,
     quality: Option<QualityRequest>,
+    rag: Option<RagRequest>,
     bar: &ProgressBar,
     printer: &Printer,
 ) -> Result<QuantEntry> {
@@ -223,6 +254,7 @@ fn run_child(
         model_file: model_file.to_path_buf(),
         settings: plan.settings.clone(),
         quality,
+        rag,
     };
     let request_json = serde_json::to_string(&request)?;
 

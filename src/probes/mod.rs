@@ -100,3 +100,4 @@ impl ProbeBackend for EngineBackend<'_, '_> {
         self.session.n_ctx() as usize
     }
 }
+pub mod rag;
