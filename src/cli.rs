@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::Engine;
 use crate::measure::{self, MeasureRequest};
 use crate::printer::{Printer, Verbosity};
+use crate::probes::function_calling::Category;
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quant::QuantLabel;
 use crate::quantize;
@@ -74,6 +75,28 @@ struct BenchArgs {
     output: OutputFormat,
     #[command(flatten)]
     overrides: SettingOverrides,
+    /// Function-calling categories to run, comma-separated (simple, multiple, parallel,
+    /// parallel_multiple, irrelevance, multi_turn), or `none` to skip the probes.
+    #[arg(long, value_parser = parse_fc_categories)]
+    fc_categories: Option<FcCategories>,
+    /// Tokens generated at most per function-calling answer.
+    #[arg(long)]
+    fc_max_tokens: Option<u32>,
+}
+
+/// The categories `--fc-categories` selects.
+#[derive(Debug, Clone)]
+struct FcCategories(Vec<Category>);
+
+fn parse_fc_categories(text: &str) -> Result<FcCategories, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(FcCategories(Vec::new()));
+    }
+    let categories = text
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<Category>, String>>()?;
+    Ok(FcCategories(categories))
 }
 
 /// Flags that replace the profile's `[bench]` settings for one run.
@@ -199,13 +222,22 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
             "no quants selected; pass --all-quants or --quant LABEL (for example --quant Q8_0)"
         ),
     };
-    let plan = SweepPlan::new(
+    let mut plan = SweepPlan::new(
         &args.profile,
         &selection,
         |settings| args.overrides.apply(settings),
         &args.registry,
         log_filter,
     )?;
+    if let Some(FcCategories(categories)) = &args.fc_categories {
+        plan.function_calling.categories = categories.clone();
+    }
+    if let Some(max_tokens) = args.fc_max_tokens {
+        plan.function_calling.max_answer_tokens = max_tokens;
+    }
+    plan.function_calling
+        .validate()
+        .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),

@@ -17,8 +17,11 @@ use crate::engine::{Engine, SessionSettings};
 use crate::hardware::Hardware;
 use crate::memory::{self, AnonPeakSampler};
 use crate::perf;
+use crate::probes::function_calling::{self, FunctionCallingRequest};
 use crate::profile::BenchSettings;
-use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord};
+use crate::registry::{
+    self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, RunRecord, UseCases,
+};
 
 /// Everything a measuring process is asked to do for one quant. `bench` builds it from the
 /// profile and the command line and hands it to the child as JSON.
@@ -26,6 +29,9 @@ use crate::registry::{self, FileRecord, MemoryRecord, ModelRecord, QuantEntry, R
 pub struct MeasureRequest {
     pub model_file: PathBuf,
     pub settings: BenchSettings,
+    /// Function-calling probes to run after the speed runs; absent to skip them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_calling: Option<FunctionCallingRequest>,
 }
 
 /// Version of the llama-cpp-2 crate this build links, as pinned in Cargo.toml.
@@ -49,7 +55,7 @@ pub fn measure_quant(
     let rss_after_load = memory::read_self().map(|m| m.rss_bytes).unwrap_or(0);
     let info = model.info();
 
-    let (context_lengths, warnings) =
+    let (context_lengths, mut warnings) =
         perf::plan_context_lengths(&settings.context_lengths, info.n_ctx_train);
     for warning in &warnings {
         tracing::warn!("{warning}");
@@ -74,6 +80,28 @@ pub fn measure_quant(
     let peak_rss_anon = sampler.finish();
     let reading = memory::read_self().context("cannot read /proc/self/status")?;
     let kv_cache_n_ctx = context_lengths.iter().max().copied().unwrap_or(n_ctx);
+
+    // The probes run after the memory readings, in a session of their own, so they do not
+    // change the speed and memory figures.
+    let use_cases = request
+        .function_calling
+        .as_ref()
+        .filter(|fc| fc.settings.enabled())
+        .and_then(|fc| {
+            match function_calling::measure(&engine, &model, fc, settings.threads, &mut on_progress)
+            {
+                Ok(record) => Some(UseCases {
+                    function_calling: Some(record),
+                    ..UseCases::default()
+                }),
+                Err(error) => {
+                    let warning = format!("function-calling probes failed: {error:#}");
+                    tracing::warn!("{warning}");
+                    warnings.push(warning);
+                    None
+                }
+            }
+        });
 
     let memory = MemoryRecord {
         peak_rss_bytes: reading.peak_rss_bytes,
@@ -118,6 +146,7 @@ pub fn measure_quant(
             hardware: Hardware::detect(),
             warnings,
         },
+        use_cases,
         extra: BTreeMap::new(),
     })
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::probes::function_calling::FunctionCallingSettings;
 use crate::quant::QuantLabel;
 
 /// Profile measured when `--profile` is not given, relative to the working directory.
@@ -26,6 +27,8 @@ pub struct Profile {
     pub quants: Vec<QuantSpec>,
     #[serde(default)]
     pub bench: BenchSettings,
+    #[serde(default)]
+    pub function_calling: FunctionCallingSettings,
 }
 
 /// Where a profile's GGUF files come from.
@@ -153,7 +156,8 @@ impl Profile {
                 check_file_name(file)?;
             }
         }
-        self.bench.validate()
+        self.bench.validate()?;
+        self.function_calling.validate()
     }
 
     /// The declared quant with this label, or an error listing the declared ones.

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::hardware::Hardware;
 use crate::perf::{GenerationResult, PrefillResult, TokenLatency};
+use crate::probes::function_calling::FunctionCallingRecord;
 use crate::profile::{BenchSettings, Source};
 
 /// Registry written when `--registry` is not given, relative to the working directory.
@@ -97,7 +98,20 @@ pub struct QuantEntry {
     pub token_latency: Option<TokenLatency>,
     pub settings: BenchSettings,
     pub run: RunRecord,
+    /// Task scores of the quant; absent when no probe ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_cases: Option<UseCases>,
     /// Blocks this version does not know, kept as they were.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Task probes run on a quant, one block per use case.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UseCases {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_calling: Option<FunctionCallingRecord>,
+    /// Use cases this version does not know, kept as they were.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -343,6 +357,7 @@ pub(crate) mod tests {
                 hardware: Hardware::detect(),
                 warnings: vec![],
             },
+            use_cases: None,
             extra: BTreeMap::new(),
         }
     }

@@ -14,6 +14,7 @@ use indicatif::ProgressBar;
 use crate::fetch;
 use crate::measure::MeasureRequest;
 use crate::printer::Printer;
+use crate::probes::function_calling::{FunctionCallingRequest, FunctionCallingSettings};
 use crate::profile::{BenchSettings, Profile};
 use crate::quant::QuantLabel;
 use crate::registry::{ModelHeader, QuantEntry, Registry};
@@ -39,6 +40,8 @@ pub struct SweepPlan {
     pub profile: Profile,
     pub quants: Vec<QuantLabel>,
     pub settings: BenchSettings,
+    /// Function-calling probes run on each quant; no categories skips them.
+    pub function_calling: FunctionCallingSettings,
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
@@ -69,13 +72,37 @@ impl SweepPlan {
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
 
+        let function_calling = profile.function_calling.clone();
         Ok(SweepPlan {
             profile_path: profile_path.to_path_buf(),
             profile,
             quants,
             settings,
+            function_calling,
             registry_path: registry_path.to_path_buf(),
             log_filter,
+        })
+    }
+
+    /// The function-calling part of a quant's request, with its results file at
+    /// `results/<model>/<quant>/function_calling.jsonl` beside the registry.
+    fn function_calling_request(&self, label: QuantLabel) -> Option<FunctionCallingRequest> {
+        if !self.function_calling.enabled() {
+            return None;
+        }
+        let results_file = format!(
+            "results/{}/{}/function_calling.jsonl",
+            self.profile.id,
+            label.as_str()
+        );
+        let folder = match self.registry_path.parent() {
+            Some(parent) => parent.to_path_buf(),
+            None => PathBuf::new(),
+        };
+        Some(FunctionCallingRequest {
+            settings: self.function_calling.clone(),
+            results_path: folder.join(&results_file),
+            results_file,
         })
     }
 
@@ -139,12 +166,13 @@ fn measure_one(
     bar.set_message("locating file");
     let resolved = fetch::resolve(&plan.profile, spec)?;
     tracing::debug!(quant = %label, file = %resolved.path.display(), "file chosen");
-    run_child(plan, &resolved.path, bar, printer)
+    run_child(plan, label, &resolved.path, bar, printer)
 }
 
 /// Starts `slm-quant measure` for one file and reads back its result.
 fn run_child(
     plan: &SweepPlan,
+    label: QuantLabel,
     model_file: &Path,
     bar: &ProgressBar,
     printer: &Printer,
@@ -154,6 +182,7 @@ fn run_child(
     let request = MeasureRequest {
         model_file: model_file.to_path_buf(),
         settings: plan.settings.clone(),
+        function_calling: plan.function_calling_request(label),
     };
     let request_json = serde_json::to_string(&request)?;
 
