@@ -206,6 +206,14 @@ impl Suite {
         })
     }
 
+    /// A copy of the suite with only the cases `keep` returns true for.
+    pub fn filter(&self, keep: impl Fn(&Case) -> bool) -> Suite {
+        Suite {
+            functions: self.functions.clone(),
+            cases: self.cases.iter().filter(|c| keep(c)).cloned().collect(),
+        }
+    }
+
     pub fn cases(&self) -> &[Case] {
         &self.cases
     }

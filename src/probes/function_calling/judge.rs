@@ -221,3 +221,150 @@ fn check_argument(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::function_calling::parser::parse_calls;
+
+    const SUITE: &str = r#"{
+      "functions": [
+        {"name": "get_weather", "description": "Weather.", "parameters": {"type": "object",
+          "properties": {"city": {"type": "string"},
+                         "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                         "days": {"type": "integer"}},
+          "required": ["city"]}},
+        {"name": "convert_currency", "description": "Money.", "parameters": {"type": "object",
+          "properties": {"amount": {"type": "number"}, "to": {"type": "string"}},
+          "required": ["amount", "to"]}}
+      ],
+      "cases": [
+        {"id": "simple", "category": "simple", "tools": ["get_weather"],
+         "messages": [{"role": "user", "content": "Weather in New York for 3 days?"}],
+         "answers": [{"name": "get_weather", "arguments": {
+            "city": ["New York", "NYC"], "days": [3], "unit": ["", "celsius"]}}]},
+        {"id": "multiple", "category": "multiple", "tools": ["get_weather", "convert_currency"],
+         "messages": [{"role": "user", "content": "100 in EUR?"}],
+         "answers": [{"name": "convert_currency", "arguments": {"amount": [100], "to": ["EUR"]}}]},
+        {"id": "parallel", "category": "parallel", "tools": ["get_weather"],
+         "messages": [{"role": "user", "content": "Weather in Oslo and Rome?"}],
+         "answers": [{"name": "get_weather", "arguments": {"city": ["Oslo"]}},
+                     {"name": "get_weather", "arguments": {"city": ["Rome"]}}]},
+        {"id": "irrelevance", "category": "irrelevance", "tools": ["get_weather"],
+         "messages": [{"role": "user", "content": "Tell me a joke."}], "answers": []}
+      ]}"#;
+
+    fn verdict(case_id: &str, answer: &str) -> Result<(), Failure> {
+        let suite = Suite::parse(SUITE).unwrap();
+        let case = suite.cases().iter().find(|c| c.id == case_id).unwrap();
+        judge(&suite, case, &parse_calls(answer))
+    }
+
+    fn error_type(case_id: &str, answer: &str) -> ErrorType {
+        match verdict(case_id, answer) {
+            Ok(()) => panic!("{answer:?} passed on {case_id}"),
+            Err(failure) => failure.error_type,
+        }
+    }
+
+    #[test]
+    fn right_call_passes() {
+        let answer = r#"<tool_call>{"name": "get_weather", "arguments": {"city": "new york", "days": 3}}</tool_call>"#;
+        assert_eq!(verdict("simple", answer), Ok(()));
+        let answer = "get_weather(city='NYC', days=3, unit='celsius')";
+        assert_eq!(verdict("simple", answer), Ok(()));
+    }
+
+    #[test]
+    fn integer_is_accepted_as_number() {
+        let answer = r#"{"name": "convert_currency", "arguments": {"amount": 100, "to": "EUR"}}"#;
+        assert_eq!(verdict("multiple", answer), Ok(()));
+        let answer = r#"{"name": "convert_currency", "arguments": {"amount": 100.0, "to": "eur"}}"#;
+        assert_eq!(verdict("multiple", answer), Ok(()));
+    }
+
+    #[test]
+    fn wrong_value_fails() {
+        let answer = r#"{"name": "get_weather", "arguments": {"city": "Boston", "days": 3}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::WrongValue);
+    }
+
+    #[test]
+    fn value_outside_enum_fails() {
+        let answer =
+            r#"{"name": "get_weather", "arguments": {"city": "NYC", "days": 3, "unit": "kelvin"}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::WrongValue);
+    }
+
+    #[test]
+    fn wrong_type_fails() {
+        let answer = r#"{"name": "get_weather", "arguments": {"city": "NYC", "days": "3"}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::WrongType);
+        let answer = r#"{"name": "get_weather", "arguments": {"city": "NYC", "days": 3.5}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::WrongType);
+    }
+
+    #[test]
+    fn missing_required_argument_fails() {
+        let answer = r#"{"name": "get_weather", "arguments": {"days": 3}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::MissingArgument);
+    }
+
+    #[test]
+    fn missing_accepted_argument_fails() {
+        let answer = r#"{"name": "get_weather", "arguments": {"city": "NYC"}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::MissingArgument);
+    }
+
+    #[test]
+    fn extra_argument_fails() {
+        let answer =
+            r#"{"name": "get_weather", "arguments": {"city": "NYC", "days": 3, "hourly": true}}"#;
+        assert_eq!(error_type("simple", answer), ErrorType::UnknownArgument);
+    }
+
+    #[test]
+    fn extra_call_fails() {
+        let answer = "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"NYC\", \"days\": 3}}</tool_call>\
+                      <tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"NYC\", \"days\": 3}}</tool_call>";
+        assert_eq!(error_type("simple", answer), ErrorType::WrongCount);
+    }
+
+    #[test]
+    fn wrong_function_fails() {
+        let answer = r#"{"name": "get_weather", "arguments": {"city": "Paris"}}"#;
+        assert_eq!(error_type("multiple", answer), ErrorType::WrongFunction);
+    }
+
+    #[test]
+    fn call_on_irrelevance_case_fails() {
+        let answer = r#"{"name": "get_weather", "arguments": {"city": "Paris"}}"#;
+        assert_eq!(error_type("irrelevance", answer), ErrorType::UnexpectedCall);
+        assert_eq!(
+            verdict("irrelevance", "Why did the cat sit on the laptop?"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn prose_answer_fails_as_no_call() {
+        let answer = "You should use get_weather with the city New York and 3 days.";
+        assert_eq!(error_type("simple", answer), ErrorType::NoCall);
+    }
+
+    #[test]
+    fn unreadable_answer_fails_as_parse_error() {
+        let answer = r#"<tool_call>{"name": "get_weather", "arguments": {city: NYC}}</tool_call>"#;
+        assert_eq!(error_type("simple", answer), ErrorType::ParseError);
+    }
+
+    #[test]
+    fn parallel_calls_match_in_any_order() {
+        let answer = "[get_weather(city='Rome'), get_weather(city='Oslo')]";
+        assert_eq!(verdict("parallel", answer), Ok(()));
+        let answer = "[get_weather(city='Rome'), get_weather(city='Rome')]";
+        assert_eq!(error_type("parallel", answer), ErrorType::WrongValue);
+        let answer = "get_weather(city='Rome')";
+        assert_eq!(error_type("parallel", answer), ErrorType::WrongCount);
+    }
+}

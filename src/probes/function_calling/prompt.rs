@@ -161,3 +161,154 @@ fn assistant_text(message: &CaseMessage) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::function_calling::cases::Suite;
+
+    /// SmolLM2-Instruct's template: plain ChatML without tool support.
+    const SMOLLM2: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] \
+        != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, \
+        trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] \
+        + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if \
+        add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    /// A ChatML template with tools in the system turn and `<tool_call>` blocks, in the style
+    /// of Hermes and Qwen 2.5 templates.
+    const CHATML_TOOLS: &str = r#"{%- if tools %}<|im_start|>system
+You may call these functions:
+<tools>
+{% for tool in tools %}{{ tool | tojson }}
+{% endfor %}</tools>
+Reply with <tool_call>{"name": ..., "arguments": ...}</tool_call>.<|im_end|>
+{% endif %}
+{%- for message in messages %}
+{%- if message.role == "assistant" and message.tool_calls %}<|im_start|>assistant
+{% for call in message.tool_calls %}<tool_call>{"name": "{{ call.function.name }}", "arguments": {{ call.function.arguments | tojson }}}</tool_call>{% endfor %}<|im_end|>
+{% elif message.role == "tool" %}<|im_start|>user
+<tool_response>{{ message.content }}</tool_response><|im_end|>
+{% else %}<|im_start|>{{ message.role }}
+{{ message.content }}<|im_end|>
+{% endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}<|im_start|>assistant
+{% endif %}"#;
+
+    /// A Llama 3.1-style template: header tokens, an `ipython` role for tool results and
+    /// calls written as `{"name", "parameters"}`.
+    const LLAMA3_TOOLS: &str = r#"{{ bos_token }}{% if tools %}<|start_header_id|>system<|end_header_id|>
+
+Environment: ipython
+Use these functions when they help:
+{% for tool in tools %}{{ tool.function | tojson(indent=4) }}
+{% endfor %}<|eot_id|>{% endif %}{% for message in messages %}{% if message.role == 'tool' %}<|start_header_id|>ipython<|end_header_id|>
+
+{{ message.content }}<|eot_id|>{% elif message.tool_calls %}<|start_header_id|>assistant<|end_header_id|>
+
+{% for call in message.tool_calls %}{"name": "{{ call.function.name }}", "parameters": {{ call.function.arguments | tojson }}}{% endfor %}<|eom_id|>{% else %}<|start_header_id|>{{ message.role }}<|end_header_id|>
+
+{{ message.content | trim }}<|eot_id|>{% endif %}{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>
+
+{% endif %}"#;
+
+    fn render(source: &str, case_id: &str) -> (PromptMode, String) {
+        let suite = Suite::builtin().unwrap();
+        let case = suite.cases().iter().find(|c| c.id == case_id).unwrap();
+        let template = ChatTemplate::new(source, "<|begin_of_text|>", "<|eot_id|>");
+        let renderer = PromptRenderer::new(template);
+        let prompt = renderer.render(case, &suite.tools_of(case)).unwrap();
+        (renderer.mode(), prompt)
+    }
+
+    #[test]
+    fn demo_template_gets_fallback_prompt() {
+        let (mode, prompt) = render(SMOLLM2, "multiple_stock");
+        assert_eq!(mode, PromptMode::FallbackPrompt);
+        assert!(
+            prompt.starts_with(
+                "<|im_start|>system\nYou are a helpful assistant that can call functions."
+            ),
+            "{prompt}"
+        );
+        assert!(!prompt.contains("named SmolLM"), "{prompt}");
+        assert!(prompt.contains(r#""name":"get_stock_price""#), "{prompt}");
+        assert!(
+            prompt.contains(r#""enum":["NASDAQ","NYSE","LSE"]"#),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("<tool_call>{\"name\": \"function_name\""),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains(
+                "<|im_start|>user\nWhat is Microsoft trading at on the NASDAQ?<|im_end|>"
+            ),
+            "{prompt}"
+        );
+        assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt}");
+    }
+
+    #[test]
+    fn demo_template_writes_history_as_text() {
+        let (_, prompt) = render(SMOLLM2, "multi_turn_stock_then_convert");
+        assert!(prompt.contains("<|im_start|>assistant\n<tool_call>{\"arguments\":{\"exchange\":\"NYSE\",\"symbol\":\"SAP\"},\"name\":\"get_stock_price\"}</tool_call><|im_end|>"), "{prompt}");
+        assert!(prompt.contains("<|im_start|>user\n<tool_response>\n{\"symbol\": \"SAP\", \"price\": 182.4, \"currency\": \"USD\"}\n</tool_response>\n\nConvert that price into euros.<|im_end|>"), "{prompt}");
+        assert!(!prompt.contains("<|im_start|>tool"), "{prompt}");
+    }
+
+    #[test]
+    fn chatml_tools_template_renders_tools_and_calls() {
+        let (mode, prompt) = render(CHATML_TOOLS, "multi_turn_stock_then_convert");
+        assert_eq!(mode, PromptMode::Template);
+        assert!(
+            prompt.starts_with("<|im_start|>system\nYou may call these functions:\n<tools>\n{"),
+            "{prompt}"
+        );
+        assert!(prompt.contains(r#""name":"convert_currency""#), "{prompt}");
+        assert!(prompt.contains(r#"<tool_call>{"name": "get_stock_price", "arguments": {"exchange":"NYSE","symbol":"SAP"}}</tool_call>"#), "{prompt}");
+        assert!(
+            prompt.contains("<tool_response>{\"symbol\": \"SAP\""),
+            "{prompt}"
+        );
+        assert!(
+            prompt.ends_with("Convert that price into euros.<|im_end|>\n<|im_start|>assistant\n"),
+            "{prompt}"
+        );
+    }
+
+    #[test]
+    fn llama3_template_renders_tools_and_calls() {
+        let (mode, prompt) = render(LLAMA3_TOOLS, "multi_turn_weather_then_translate");
+        assert_eq!(mode, PromptMode::Template);
+        assert!(prompt.starts_with("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython"), "{prompt}");
+        assert!(prompt.contains("\"name\": \"translate_text\""), "{prompt}");
+        assert!(
+            prompt
+                .contains(r#"{"name": "get_weather", "parameters": {"city":"Madrid"}}<|eom_id|>"#),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("<|start_header_id|>ipython<|end_header_id|>\n\n{\"city\": \"Madrid\""),
+            "{prompt}"
+        );
+        assert!(
+            prompt.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"),
+            "{prompt}"
+        );
+    }
+
+    #[test]
+    fn cases_with_same_tools_share_prompt_start() {
+        let (_, first) = render(SMOLLM2, "multiple_stock");
+        let (_, second) = render(SMOLLM2, "multiple_currency");
+        let shared = first
+            .bytes()
+            .zip(second.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let user_turn = first.find("<|im_start|>user").unwrap();
+        assert_eq!(shared, user_turn + "<|im_start|>user\n".len());
+    }
+}
