@@ -277,3 +277,21 @@ fn measure_command(args: MeasureArgs) -> Result<u8> {
         .with_context(|| format!("cannot write result {}", args.result.display()))?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fc_categories_parse() {
+        let FcCategories(categories) = parse_fc_categories("simple,parallel-multiple").unwrap();
+        assert_eq!(
+            categories,
+            vec![Category::Simple, Category::ParallelMultiple]
+        );
+        let FcCategories(none) = parse_fc_categories("none").unwrap();
+        assert!(none.is_empty());
+        let error = parse_fc_categories("simple,chat").unwrap_err();
+        assert!(error.contains("`chat`"), "{error}");
+    }
+}

@@ -315,6 +315,29 @@ file = "tiny-f16.gguf"
     }
 
     #[test]
+    fn function_calling_table_is_read() {
+        let text = format!(
+            "{MINIMAL}\n[function_calling]\ncategories = [\"simple\", \"multi_turn\"]\n\
+             max_answer_tokens = 64\n"
+        );
+        let profile = parse(&text).unwrap();
+        assert_eq!(profile.function_calling.max_answer_tokens, 64);
+        assert_eq!(profile.function_calling.categories.len(), 2);
+        assert_eq!(
+            parse(MINIMAL).unwrap().function_calling,
+            FunctionCallingSettings::default()
+        );
+    }
+
+    #[test]
+    fn unknown_function_calling_key_is_named() {
+        let text = format!("{MINIMAL}\n[function_calling]\nmax_tokens = 64\n");
+        let error = parse(&text).unwrap_err();
+        assert!(error.contains("unknown field `max_tokens`"), "{error}");
+        assert!(error.contains("max_answer_tokens"), "{error}");
+    }
+
+    #[test]
     fn bad_id_is_rejected() {
         let error = parse(&MINIMAL.replace("\"tiny\"", "\"Tiny Model\"")).unwrap_err();
         assert!(error.contains("`Tiny Model`"), "{error}");

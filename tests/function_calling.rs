@@ -9,14 +9,12 @@ use slm_quant::probes::function_calling::{
 };
 use slm_quant::probes::EngineBackend;
 
-/// Cases offering the same four tools (so they share a prompt prefix), plus one that offers
-/// another tool, across five categories.
-const CASE_IDS: [&str; 5] = [
+/// Cases offering the same four tools, so all but the first reuse the cached tool
+/// definitions, from three categories.
+const CASE_IDS: [&str; 3] = [
     "multiple_stock",
-    "multiple_currency",
     "irrelevance_capital",
     "multi_turn_stock_then_convert",
-    "simple_weather_paris",
 ];
 
 #[test]
@@ -27,7 +25,7 @@ fn demo_model_runs_cases_for_each_quant() {
         .filter(|case| CASE_IDS.contains(&case.id.as_str()));
     let settings = FunctionCallingSettings {
         categories: Category::ALL.to_vec(),
-        max_answer_tokens: 48,
+        max_answer_tokens: 24,
         n_ctx: 2048,
     };
 
@@ -36,7 +34,9 @@ fn demo_model_runs_cases_for_each_quant() {
         let session_settings = SessionSettings {
             n_ctx: settings.n_ctx,
             n_batch: 512,
-            threads: 2,
+            // One thread keeps the test's run time steadier when other processes share the
+            // cores.
+            threads: 1,
         };
         let mut session = model.session(&engine, &session_settings).unwrap();
         let mut backend = EngineBackend::new(&mut session);
@@ -64,7 +64,12 @@ fn demo_model_runs_cases_for_each_quant() {
             .iter()
             .filter(|r| r.prefilled_tokens < r.prompt_tokens / 2)
             .collect();
-        assert!(reused.len() >= 3, "{label}: {:?}", run.results);
+        assert_eq!(
+            reused.len(),
+            CASE_IDS.len() - 1,
+            "{label}: {:?}",
+            run.results
+        );
 
         let record = score::summarise(run.mode, &run.results, run.wall_time, "r.jsonl");
         assert_eq!(record.cases as usize, CASE_IDS.len());

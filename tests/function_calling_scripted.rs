@@ -62,7 +62,7 @@ impl ProbeBackend for ScriptedBackend {
     }
 }
 
-/// The first accepted value of each argument, written as the model would send it. Objects
+/// Picks the first accepted value of each argument, written as the model would send it. Objects
 /// listed in BFCL's form (each key with its accepted values) are turned into plain objects.
 fn first_accepted(options: &[Value]) -> Option<Value> {
     let value = options.iter().find(|v| !is_omission(v))?;

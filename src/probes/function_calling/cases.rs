@@ -94,7 +94,7 @@ pub struct Function {
 }
 
 impl Function {
-    /// The OpenAI tool shape that chat templates read: `{"type": "function", "function": …}`.
+    /// Returns the OpenAI tool shape that chat templates read: `{"type": "function", "function": …}`.
     pub fn to_tool(&self) -> Value {
         serde_json::json!({"type": "function", "function": self})
     }
@@ -175,7 +175,7 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// The suite shipped in `probes/function_calling/cases.json`.
+    /// Loads the suite shipped in `probes/function_calling/cases.json`.
     pub fn builtin() -> Result<Suite> {
         Suite::parse(BUILTIN_CASES).context("the built-in function-calling case file is invalid")
     }
@@ -222,7 +222,7 @@ impl Suite {
         self.functions.get(name)
     }
 
-    /// The functions `case` offers, in its order.
+    /// Returns the functions `case` offers, in its order.
     pub fn tools_of(&self, case: &Case) -> Vec<&Function> {
         case.tools
             .iter()
@@ -230,7 +230,7 @@ impl Suite {
             .collect()
     }
 
-    /// The cases of `categories`, ordered so that cases offering the same tools run one after
+    /// Returns the cases of `categories`, ordered so that cases offering the same tools run one after
     /// another and share their rendered tool definitions in the KV cache.
     pub fn select(&self, categories: &[Category]) -> Vec<&Case> {
         let mut selected: Vec<&Case> = self
@@ -364,7 +364,7 @@ fn check_expected_call(expected: &ExpectedCall, function: &Function) -> Result<(
     Ok(())
 }
 
-/// Whether an accepted value is BFCL's `""`, which allows leaving the argument out.
+/// Returns whether an accepted value is BFCL's `""`, which allows leaving the argument out.
 pub fn is_omission(value: &Value) -> bool {
     value.as_str() == Some("")
 }

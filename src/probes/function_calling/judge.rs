@@ -11,7 +11,7 @@ use super::cases::{is_omission, Case, ExpectedCall, Function, Suite};
 use super::parser::{ParseError, ToolCall};
 use super::schema;
 
-/// Why a case failed.
+/// Reason a case failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {

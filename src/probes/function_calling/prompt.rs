@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::cases::{CallRecord, Case, CaseMessage, Function};
 use crate::chat::{ChatTemplate, Message};
 
-/// How the tools reached the model.
+/// The way the tools are given to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PromptMode {
@@ -56,7 +56,7 @@ impl PromptRenderer {
         self.mode
     }
 
-    /// The prompt for `case`, ending where the assistant's answer begins.
+    /// Renders the prompt for `case`, ending where the assistant's answer begins.
     pub fn render(&self, case: &Case, tools: &[&Function]) -> Result<String> {
         match self.mode {
             PromptMode::Template => {
@@ -72,7 +72,7 @@ impl PromptRenderer {
     }
 }
 
-/// The system prompt that offers tools to a model whose template cannot.
+/// Builds the system prompt that offers tools to a model whose template cannot.
 pub fn fallback_system_prompt(tools: &[&Function]) -> String {
     let mut prompt = String::from(
         "You are a helpful assistant that can call functions. \
@@ -125,7 +125,7 @@ fn template_messages(messages: &[CaseMessage]) -> Vec<Message> {
     converted
 }
 
-/// The conversation for the fallback mode: the tool list first in the system message, earlier
+/// Converts the conversation for the fallback mode: the tool list first in the system message, earlier
 /// calls as `<tool_call>` text, tool results as user messages, and consecutive messages of
 /// one role merged so roles alternate as strict templates require.
 fn fallback_messages(messages: &[CaseMessage], tools: &[&Function]) -> Vec<Message> {

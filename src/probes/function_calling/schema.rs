@@ -41,7 +41,7 @@ pub fn check_schema(schema: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Whether `value` has the type `schema` declares, looking into array items and object
+/// Returns whether `value` has the type `schema` declares, looking into array items and object
 /// properties. An integer counts as a number, as BFCL promotes int to float; a number with a
 /// fraction never counts as an integer.
 pub fn type_matches(value: &Value, schema: &Value) -> bool {
@@ -67,7 +67,7 @@ pub fn type_matches(value: &Value, schema: &Value) -> bool {
     }
 }
 
-/// Whether `value` is one of the schema's `enum` values, or the schema has none.
+/// Returns whether `value` is one of the schema's `enum` values, or the schema has none.
 pub fn enum_allows(value: &Value, schema: &Value) -> bool {
     match schema.get("enum").and_then(Value::as_array) {
         Some(allowed) => allowed.iter().any(|a| scalars_equal(value, a)),
@@ -113,7 +113,7 @@ pub fn check_accepted(accepted: &Value, schema: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Whether `value` equals one of `accepted` under BFCL's comparison rules.
+/// Returns whether `value` equals one of `accepted` under BFCL's comparison rules.
 pub fn matches_any(value: &Value, accepted: &[Value], schema: &Value) -> bool {
     accepted
         .iter()

@@ -22,7 +22,7 @@ use super::prompt::PromptMode;
 /// Score at or above which a quant is recommended for function calling.
 pub const RECOMMENDED_SCORE: f64 = 70.0;
 
-/// What happened on one case; one line of the results file.
+/// Outcome of one case, written as one line of the results file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
     pub id: String,
