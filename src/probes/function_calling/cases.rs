@@ -34,6 +34,8 @@ pub enum Category {
     /// No offered tool fits the request, so no call is expected.
     Irrelevance,
     /// A tool result is already in the conversation and the follow-up needs a call using it.
+    /// NOTE: the earlier call is given in the conversation, not made by the model, so only
+    /// the second call is judged.
     MultiTurn,
 }
 

@@ -30,8 +30,8 @@ pub use score::{CaseResult, FunctionCallingRecord};
 pub struct FunctionCallingSettings {
     /// Categories to run; an empty list skips the probes.
     pub categories: Vec<Category>,
-    /// Tokens generated at most per answer. Three calls in `<tool_call>` blocks take about
-    /// 90 tokens with the demo model's tokenizer.
+    /// Tokens generated at most per answer. By estimate, three short calls in `<tool_call>`
+    /// blocks take about 90 tokens, so parallel answers fit.
     pub max_answer_tokens: u32,
     /// Context size of the probe session, capped at the model's training context.
     pub n_ctx: u32,

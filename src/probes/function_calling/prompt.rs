@@ -6,8 +6,9 @@
 //! Schema and asks for `<tool_call>` blocks; earlier calls are then written in that same form
 //! and tool results become user messages wrapped in `<tool_response>`.
 //!
-//! Either way the tool definitions come first, so cases offering the same tools share the
-//! start of their prompts and the KV cache of it is reused.
+//! The fallback prompt puts the tool definitions first, so cases offering the same tools
+//! share the start of their prompts and its KV cache is reused. A template with tool support
+//! decides where the tools go, and the reuse is only as long as the shared start it renders.
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
