@@ -252,7 +252,12 @@ fn python_calls(answer: &str) -> Result<Vec<ToolCall>, ParseError> {
             .chars()
             .last()
             .is_some_and(|c| c.is_alphanumeric() || c == '_');
-        if preceded_by_word {
+        // `def f(x):` and `function f(x)` define a function in code; they do not call it.
+        let before = answer[..found.start()].trim_end();
+        let is_definition = ["def", "function", "fn", "class"]
+            .iter()
+            .any(|keyword| before.ends_with(keyword));
+        if preceded_by_word || is_definition {
             position = found.end();
             continue;
         }
@@ -669,6 +674,14 @@ mod tests {
         assert!(calls.is_empty());
         let calls = parse_calls("The weather (in Paris) is {sunny} today.").unwrap();
         assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn function_definition_is_not_a_call() {
+        let answer = "```python\ndef calculate_bmi(weight_kg, height_m):\n    return 1\n```";
+        assert!(parse_calls(answer).unwrap().is_empty());
+        let answer = "function get_weather(city) { return city; }";
+        assert!(parse_calls(answer).unwrap().is_empty());
     }
 
     #[test]
