@@ -22,6 +22,7 @@ use crate::merge;
 use crate::overview::table::ReportFormat;
 use crate::plan::{self, DEFAULT_PROFILES_DIR};
 use crate::printer::{Printer, Verbosity};
+use crate::probes::function_calling::Category;
 use crate::probes::rag;
 use crate::profile::{BenchSettings, DEFAULT_PROFILE};
 use crate::quality::evaluate::{self, ReferenceRequest};
@@ -179,6 +180,13 @@ struct BenchArgs {
     /// multi_hop), or `none`; replaces the profile's `rag.families`.
     #[arg(long, value_name = "FAMILIES")]
     rag_families: Option<String>,
+    /// Function-calling categories to run, comma-separated (simple, multiple, parallel,
+    /// parallel_multiple, irrelevance, multi_turn), or `none` to skip the probes.
+    #[arg(long, value_parser = parse_fc_categories)]
+    fc_categories: Option<FcCategories>,
+    /// Tokens generated at most per function-calling answer.
+    #[arg(long)]
+    fc_max_tokens: Option<u32>,
 }
 
 /// Flags that replace the profile's `[quality]` settings for one run.
@@ -224,6 +232,21 @@ impl QualityArgs {
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))
     }
+}
+
+/// The categories `--fc-categories` selects.
+#[derive(Debug, Clone)]
+struct FcCategories(Vec<Category>);
+
+fn parse_fc_categories(text: &str) -> Result<FcCategories, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(FcCategories(Vec::new()));
+    }
+    let categories = text
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<Category>, String>>()?;
+    Ok(FcCategories(categories))
 }
 
 /// Flags that replace the profile's `[bench]` settings for one run.
@@ -381,6 +404,15 @@ fn bench(args: BenchArgs, printer: &Printer, log_filter: String) -> Result<u8> {
         plan.rag.families = rag::parse_families(families)
             .map_err(|message| anyhow::anyhow!("invalid --rag-families: {message}"))?;
     }
+    if let Some(FcCategories(categories)) = &args.fc_categories {
+        plan.function_calling.categories = categories.clone();
+    }
+    if let Some(max_tokens) = args.fc_max_tokens {
+        plan.function_calling.max_answer_tokens = max_tokens;
+    }
+    plan.function_calling
+        .validate()
+        .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
     printer.status(&format!(
         "measuring {} quant(s) of {} from {}",
         plan.quants.len(),
@@ -544,6 +576,7 @@ fn existing_registry(path: &std::path::Path) -> Result<Registry> {
     }
     Registry::load(path)
 }
+
 fn reference_command(args: ReferenceArgs) -> Result<u8> {
     let request: ReferenceRequest =
         serde_json::from_str(&args.request_json).context("invalid --request-json")?;
@@ -552,4 +585,22 @@ fn reference_command(args: ReferenceArgs) -> Result<u8> {
         let _ = std::io::stdout().flush();
     })?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fc_categories_parse() {
+        let FcCategories(categories) = parse_fc_categories("simple,parallel-multiple").unwrap();
+        assert_eq!(
+            categories,
+            vec![Category::Simple, Category::ParallelMultiple]
+        );
+        let FcCategories(none) = parse_fc_categories("none").unwrap();
+        assert!(none.is_empty());
+        let error = parse_fc_categories("simple,chat").unwrap_err();
+        assert!(error.contains("`chat`"), "{error}");
+    }
 }

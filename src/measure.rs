@@ -17,6 +17,7 @@ use crate::fetch::{integrity, split};
 use crate::hardware::Hardware;
 use crate::memory::{self, AnonPeakSampler};
 use crate::perf;
+use crate::probes::function_calling::{self, FunctionCallingRequest};
 use crate::probes::rag::{self, RagRequest};
 use crate::profile::BenchSettings;
 use crate::quality::{evaluate, QualityRequest};
@@ -36,6 +37,9 @@ pub struct MeasureRequest {
     /// RAG probes to run after the speed runs; absent runs none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rag: Option<RagRequest>,
+    /// Function-calling probes to run after the speed runs; absent to skip them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_calling: Option<FunctionCallingRequest>,
 }
 
 /// Version of the llama-cpp-2 crate this build links, as pinned in Cargo.toml.
@@ -60,7 +64,7 @@ pub fn measure_quant(
     let info = model.info();
     perf::check_output_lengths(settings, info.n_ctx_train).map_err(anyhow::Error::msg)?;
 
-    let (context_lengths, warnings) =
+    let (context_lengths, mut warnings) =
         perf::plan_context_lengths(&settings.context_lengths, info.n_ctx_train);
     for warning in &warnings {
         tracing::warn!("{warning}");
@@ -86,6 +90,25 @@ pub fn measure_quant(
     let peak_rss_anon = sampler.finish();
     let reading = memory::read_self().context("cannot read /proc/self/status")?;
     let kv_cache_n_ctx = context_lengths.iter().max().copied().unwrap_or(n_ctx);
+
+    // The probes run after the memory readings, in a session of their own, so they do not
+    // change the speed and memory figures.
+    let function_calling = request
+        .function_calling
+        .as_ref()
+        .filter(|fc| fc.settings.enabled())
+        .and_then(|fc| {
+            match function_calling::measure(&engine, &model, fc, settings.threads, &mut on_progress)
+            {
+                Ok(record) => Some(record),
+                Err(error) => {
+                    let warning = format!("function-calling probes failed: {error:#}");
+                    tracing::warn!("{warning}");
+                    warnings.push(warning);
+                    None
+                }
+            }
+        });
 
     let memory = MemoryRecord {
         peak_rss_bytes: reading.peak_rss_bytes,
@@ -113,26 +136,26 @@ pub fn measure_quant(
 
     // The RAG probes run after memory was read, so their larger KV cache does not count
     // toward the quant's memory figures.
-    let mut warnings = warnings;
-    let mut use_cases = None;
+    let mut rag = None;
     if let Some(rag_request) = request
         .rag
         .as_ref()
         .filter(|r| !r.settings.families.is_empty())
     {
         match rag::run_on_model(&engine, &model, settings, rag_request, &mut on_progress) {
-            Ok(record) => {
-                use_cases = Some(UseCases {
-                    rag: Some(record),
-                    ..UseCases::default()
-                })
-            }
+            Ok(record) => rag = Some(record),
             Err(error) => {
                 tracing::error!("RAG probes failed: {error:#}");
                 warnings.push(format!("RAG probes failed: {error:#}"));
             }
         }
     }
+
+    let use_cases = (rag.is_some() || function_calling.is_some()).then(|| UseCases {
+        rag,
+        function_calling,
+        ..UseCases::default()
+    });
 
     Ok(QuantEntry {
         tps_output: registry::headline_tps(&speed.generation),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::probes::function_calling::FunctionCallingSettings;
 use crate::probes::rag::RagSettings;
 use crate::quality::QualitySettings;
 use crate::quant::QuantLabel;
@@ -37,6 +38,8 @@ pub struct Profile {
     /// RAG probes run on each quant after its speed runs.
     #[serde(default)]
     pub rag: RagSettings,
+    #[serde(default)]
+    pub function_calling: FunctionCallingSettings,
 }
 
 /// Origin of a profile's GGUF files.
@@ -179,7 +182,9 @@ impl Profile {
         }
         self.bench.validate()?;
         self.quality.validate()?;
-        self.rag.validate()
+        self.rag.validate()?;
+
+        self.function_calling.validate()
     }
 
     /// Returns the declared quant with this label, or an error listing the declared ones.
@@ -401,6 +406,29 @@ file = "tiny-f16.gguf"
     fn zero_runs_is_rejected() {
         let error = parse(&format!("{MINIMAL}\n[bench]\nruns = 0\n")).unwrap_err();
         assert!(error.contains("bench.runs"), "{error}");
+    }
+
+    #[test]
+    fn function_calling_table_is_read() {
+        let text = format!(
+            "{MINIMAL}\n[function_calling]\ncategories = [\"simple\", \"multi_turn\"]\n\
+             max_answer_tokens = 64\n"
+        );
+        let profile = parse(&text).unwrap();
+        assert_eq!(profile.function_calling.max_answer_tokens, 64);
+        assert_eq!(profile.function_calling.categories.len(), 2);
+        assert_eq!(
+            parse(MINIMAL).unwrap().function_calling,
+            FunctionCallingSettings::default()
+        );
+    }
+
+    #[test]
+    fn unknown_function_calling_key_is_named() {
+        let text = format!("{MINIMAL}\n[function_calling]\nmax_tokens = 64\n");
+        let error = parse(&text).unwrap_err();
+        assert!(error.contains("unknown field `max_tokens`"), "{error}");
+        assert!(error.contains("max_answer_tokens"), "{error}");
     }
 
     #[test]

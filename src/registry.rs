@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::hardware::Hardware;
 use crate::perf::{GenerationResult, PrefillResult, TokenLatency};
+use crate::probes::function_calling::FunctionCallingRecord;
 use crate::probes::rag::record::RagRecord;
 use crate::profile::{BenchSettings, Source};
 use crate::quality::QualityRecord;
@@ -119,6 +120,8 @@ pub struct QuantEntry {
 pub struct UseCases {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rag: Option<RagRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_calling: Option<FunctionCallingRecord>,
     /// Use cases this version does not know, kept as they were.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -576,6 +579,33 @@ pub(crate) mod tests {
             std::fs::read_dir(dir.path().join("new")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn function_calling_block_keeps_other_use_cases() {
+        let text = r#"{"score": 50.0, "recommended": false, "mode": "fallback_prompt",
+            "benchmarks": {"single_function": 50.0}, "error_counts": {"no_call": 3},
+            "cases": 6, "wall_time_ms": 10.0, "results_file": "results/a/Q8_0/fc.jsonl"}"#;
+        let mut entry = sample_entry(1);
+        entry.use_cases = Some(UseCases {
+            function_calling: Some(serde_json::from_str(text).unwrap()),
+            ..UseCases::default()
+        });
+        let mut value = serde_json::to_value(&entry).unwrap();
+        assert_eq!(
+            value["use_cases"]["function_calling"]["mode"],
+            "fallback_prompt"
+        );
+        assert_eq!(
+            value["use_cases"]["function_calling"]["error_counts"]["no_call"],
+            3
+        );
+
+        value["use_cases"]["rag"] = serde_json::json!({"score": 80});
+        let read: QuantEntry = serde_json::from_value(value).unwrap();
+        let written = serde_json::to_value(&read).unwrap();
+        assert_eq!(written["use_cases"]["rag"]["score"], 80);
+        assert_eq!(written["use_cases"]["function_calling"]["cases"], 6);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use indicatif::ProgressBar;
 use crate::fetch;
 use crate::measure::MeasureRequest;
 use crate::printer::Printer;
+use crate::probes::function_calling::{FunctionCallingRequest, FunctionCallingSettings};
 use crate::probes::rag::{RagRequest, RagSettings};
 use crate::profile::{BenchSettings, Profile};
 use crate::quality::orchestrate::{PreparedReference, QualityPlan};
@@ -45,6 +46,8 @@ pub struct SweepPlan {
     pub settings: BenchSettings,
     /// RAG probes run on each quant; no families runs none.
     pub rag: RagSettings,
+    /// Function-calling probes run on each quant; no categories skips them.
+    pub function_calling: FunctionCallingSettings,
     pub registry_path: PathBuf,
     /// `tracing` filter handed to each measuring process.
     pub log_filter: String,
@@ -85,11 +88,13 @@ impl SweepPlan {
             .map_err(|message| anyhow::anyhow!("invalid settings: {message}"))?;
 
         let rag = profile.rag.clone();
+        let function_calling = profile.function_calling.clone();
         Ok(SweepPlan {
             profile_path: profile_path.to_path_buf(),
             quants,
             settings,
             rag,
+            function_calling,
             registry_path: registry_path.to_path_buf(),
             log_filter,
             force: false,
@@ -98,6 +103,28 @@ impl SweepPlan {
                 cache_dir: quality::orchestrate::default_cache_dir(),
             }),
             profile,
+        })
+    }
+
+    /// The function-calling part of a quant's request, with its results file at
+    /// `results/<model>/<quant>/function_calling.jsonl` beside the registry.
+    fn function_calling_request(&self, label: QuantLabel) -> Option<FunctionCallingRequest> {
+        if !self.function_calling.enabled() {
+            return None;
+        }
+        let results_file = format!(
+            "results/{}/{}/function_calling.jsonl",
+            self.profile.id,
+            label.as_str()
+        );
+        let folder = match self.registry_path.parent() {
+            Some(parent) => parent.to_path_buf(),
+            None => PathBuf::new(),
+        };
+        Some(FunctionCallingRequest {
+            settings: self.function_calling.clone(),
+            results_path: folder.join(&results_file),
+            results_file,
         })
     }
 
@@ -229,6 +256,7 @@ fn measure_one(
     let quality = reference.map(|reference| reference.request_for(label));
     let mut entry = run_child(
         plan,
+        label,
         &resolved.path,
         quality,
         plan.rag_request(label),
@@ -242,6 +270,7 @@ fn measure_one(
 /// Starts `slm-quant measure` for one file and reads back its result.
 fn run_child(
     plan: &SweepPlan,
+    label: QuantLabel,
     model_file: &Path,
     quality: Option<QualityRequest>,
     rag: Option<RagRequest>,
@@ -255,6 +284,7 @@ fn run_child(
         settings: plan.settings.clone(),
         quality,
         rag,
+        function_calling: plan.function_calling_request(label),
     };
     let request_json = serde_json::to_string(&request)?;
 

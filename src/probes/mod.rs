@@ -1,6 +1,8 @@
 //! Quality probes: tasks with known answers that a quant is asked through its chat template,
 //! scored without a judge model.
 
+pub mod function_calling;
+
 use anyhow::{Context as _, Result};
 
 use crate::chat::ChatTemplate;
