@@ -601,10 +601,10 @@ pub(crate) mod tests {
             3
         );
 
-        value["use_cases"]["rag"] = serde_json::json!({"score": 80});
+        value["use_cases"]["coding"] = serde_json::json!({"score": 80});
         let read: QuantEntry = serde_json::from_value(value).unwrap();
         let written = serde_json::to_value(&read).unwrap();
-        assert_eq!(written["use_cases"]["rag"]["score"], 80);
+        assert_eq!(written["use_cases"]["coding"]["score"], 80);
         assert_eq!(written["use_cases"]["function_calling"]["cases"], 6);
     }
 
