@@ -9,5 +9,5 @@ cd "$SLM_QUANT_ROOT"
 scripts/setup.sh
 scripts/fetch-demo-model.sh
 cargo build --release --quiet
-log "running the demo sweep (about 15 minutes on 2 cores)"
+log "running the demo sweep: speed, quality and probes of three quants (docs/benchmarks.md gives its duration)"
 "$SLM_QUANT_BIN" bench --all-quants "$@"

@@ -13,4 +13,7 @@ log "running clippy"
 cargo clippy --release --all-targets --quiet -- -D warnings
 log "running the tests"
 # Release mode: the tests run llama.cpp, and a debug build of it would be slow to build and run.
-cargo test --release
+# One test at a time: each integration test runs llama.cpp on every core, and llama.cpp's
+# OpenMP threads spin while they wait, so tests run side by side slow each other many times
+# over.
+cargo test --release -- --test-threads=1

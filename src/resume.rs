@@ -136,13 +136,33 @@ pub fn find_reusable(
         settings: &plan.settings,
         build: build.as_ref()?,
     };
-    match check_reusable(&stored, &planned) {
+    match check_reusable(&stored, &planned).and_then(|()| check_blocks(plan, &stored)) {
         Ok(()) => Some(stored),
         Err(reason) => {
             tracing::info!(quant = %label, "measuring again: {reason}");
             None
         }
     }
+}
+
+/// Returns `Ok` when `stored` has every block this run would measure: a stored speed-only
+/// result does not stand for a run that also asks for quality or probes.
+///
+/// NOTE: only the presence of each block is checked, not the settings it was measured with,
+/// so changing for example the RAG lengths alone needs `--force`.
+fn check_blocks(plan: &SweepPlan, stored: &QuantEntry) -> Result<(), String> {
+    let use_cases = stored.use_cases.as_ref();
+    if plan.quality.is_some() && stored.quality.is_none() {
+        return Err("the stored result has no quality block".into());
+    }
+    if !plan.rag.families.is_empty() && use_cases.and_then(|u| u.rag.as_ref()).is_none() {
+        return Err("the stored result has no RAG block".into());
+    }
+    let function_calling = use_cases.and_then(|u| u.function_calling.as_ref());
+    if plan.function_calling.enabled() && function_calling.is_none() {
+        return Err("the stored result has no function-calling block".into());
+    }
+    Ok(())
 }
 
 fn current_sha256(plan: &SweepPlan, label: QuantLabel) -> Result<String> {
