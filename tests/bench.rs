@@ -13,6 +13,11 @@ const SHORT: &[&str] = &[
     "128",
     "--runs",
     "2",
+    "--no-quality",
+    "--rag-families",
+    "none",
+    "--fc-categories",
+    "none",
 ];
 
 fn read_json(path: &Path) -> Value {
@@ -392,6 +397,13 @@ fn killed_sweep_leaves_no_child() {
             "4000",
             "--runs",
             "1",
+        ])
+        .args([
+            "--no-quality",
+            "--rag-families",
+            "none",
+            "--fc-categories",
+            "none",
         ])
         .args([
             "--context-lengths",

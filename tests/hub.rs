@@ -678,6 +678,11 @@ const SHORT_SETTINGS: &[&str] = &[
     "--threads",
     "2",
     "--no-progress",
+    "--no-quality",
+    "--rag-families",
+    "none",
+    "--fc-categories",
+    "none",
     "-v",
 ];
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use slm_quant::plan::Matrix;
 
-const SHORT: [&str; 8] = [
+const SHORT: [&str; 13] = [
     "--output-lengths",
     "8",
     "--context-lengths",
@@ -22,6 +22,11 @@ const SHORT: [&str; 8] = [
     "1",
     "--warmup-runs",
     "0",
+    "--no-quality",
+    "--rag-families",
+    "none",
+    "--fc-categories",
+    "none",
 ];
 
 fn bench_args<'a>(profile: &'a str, registry: &'a str, rest: &[&'a str]) -> Vec<&'a str> {

@@ -21,6 +21,10 @@ const SHORT: &[&str] = &[
     "128",
     "--quality-chunks",
     "2",
+    "--rag-families",
+    "none",
+    "--fc-categories",
+    "none",
     "--no-progress",
 ];
 

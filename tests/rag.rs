@@ -155,6 +155,9 @@ fn bench_writes_rag_block_and_results() {
             "0",
             "--rag-families",
             "niah,grounded",
+            "--fc-categories",
+            "none",
+            "--no-quality",
             "--no-progress",
         ],
     );
