@@ -132,7 +132,7 @@ impl Model {
         self.load_time
     }
 
-    /// Whether the weights were memory-mapped from the file rather than read into RAM.
+    /// Returns whether the weights were memory-mapped from the file rather than read into RAM.
     pub fn mmapped(&self) -> bool {
         self.mmapped
     }
@@ -149,12 +149,12 @@ impl Model {
         }
     }
 
-    /// The GGUF metadata value for `key`, if present.
+    /// Returns the GGUF metadata value for `key`, if present.
     pub fn metadata(&self, key: &str) -> Option<String> {
         self.model.meta_val_str(key).ok()
     }
 
-    /// The chat template stored in the GGUF (`tokenizer.chat_template`), if any.
+    /// Returns the chat template stored in the GGUF (`tokenizer.chat_template`), if any.
     pub fn chat_template(&self) -> Option<String> {
         self.model
             .chat_template(None)
@@ -162,7 +162,7 @@ impl Model {
             .and_then(|template| template.to_string().ok())
     }
 
-    /// Tokenizes `text`, adding BOS when the vocabulary asks for it and `add_special` is set,
+    /// Tokenizes `text`, adding BOS when the vocabulary requires it and `add_special` is set,
     /// and parsing special tokens such as `<|im_start|>`.
     pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<LlamaToken> {
         self.model
@@ -182,7 +182,7 @@ impl Model {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// The BOS token when the vocabulary adds one at the start of a sequence.
+    /// Returns the BOS token when the vocabulary adds one at the start of a sequence.
     pub fn bos(&self) -> Option<LlamaToken> {
         let vocab = self.model.vocab();
         vocab.should_add_bos().then(|| vocab.bos())
@@ -241,7 +241,7 @@ impl Model {
     }
 }
 
-/// How a session's context is sized and run.
+/// Size and threads of a session's context.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionSettings {
     pub n_ctx: u32,
@@ -253,7 +253,7 @@ pub struct SessionSettings {
 /// Receives the position in a decoded run of tokens and the next-token logits after it.
 type LogitsCallback<'f> = dyn FnMut(usize, &[f32]) + 'f;
 
-/// A llama.cpp context and the tokens its KV cache holds (sequence 0).
+/// A llama.cpp context and the tokens its KV cache contains (sequence 0).
 pub struct Session<'m> {
     model: &'m Model,
     context: LlamaContext<'m>,
@@ -274,7 +274,7 @@ impl<'m> Session<'m> {
         self.n_batch as u32
     }
 
-    /// The context size llama.cpp allocated (it may round the requested one up).
+    /// Returns the context size llama.cpp allocated (it may round the requested one up).
     pub fn n_ctx(&self) -> u32 {
         self.context.n_ctx()
     }
@@ -372,7 +372,7 @@ impl<'m> Session<'m> {
         Ok(self.context.get_logits_ith(index))
     }
 
-    /// The most likely next token (greedy decoding).
+    /// Returns the most likely next token (greedy decoding).
     pub fn greedy_token(&self) -> Result<LlamaToken> {
         let logits = self.logits()?;
         let best = logits

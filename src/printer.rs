@@ -1,4 +1,4 @@
-//! What slm-quant shows on stderr: log lines, warnings and progress bars. One value decides
+//! The stderr display of slm-quant: log lines, warnings and progress bars. One value decides
 //! it for `-q`, `-v` and `--no-progress`, and bars appear only when stderr is a terminal.
 
 use std::io::{IsTerminal, Write};
@@ -27,7 +27,7 @@ impl Verbosity {
         }
     }
 
-    /// The `tracing` filter for this level. llama.cpp's own lines (target `llama-cpp-2`)
+    /// Returns the `tracing` filter for this level. llama.cpp's own lines (target `llama-cpp-2`)
     /// are shown from `-v` on, except its errors, which are always shown.
     pub fn filter(self) -> String {
         match self {
@@ -86,7 +86,7 @@ impl Printer {
         filter
     }
 
-    /// A spinner for one quant; hidden when bars are off.
+    /// Creates a spinner for one quant, hidden when bars are off.
     pub fn quant_bar(&self, quant: &str) -> ProgressBar {
         if !self.show_bars {
             return ProgressBar::hidden();
@@ -101,14 +101,14 @@ impl Printer {
         bar
     }
 
-    /// A status line on stderr, unless quiet.
+    /// Prints a status line on stderr, unless quiet.
     pub fn status(&self, message: &str) {
         if self.verbosity > Verbosity::Quiet {
             self.line(message);
         }
     }
 
-    /// A line on stderr, printed above any progress bars.
+    /// Prints a line on stderr, above any progress bars.
     pub fn line(&self, message: &str) {
         self.bars.suspend(|| eprintln!("{message}"));
     }

@@ -158,7 +158,7 @@ pub struct DerivedFrom {
     pub sha256: String,
 }
 
-/// What the GGUF header says about the model.
+/// Model shape and size from the GGUF header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,7 +187,7 @@ pub struct MemoryRecord {
     pub weights_mmapped: bool,
 }
 
-/// How and where the numbers were produced.
+/// Build, settings and machine that produced the numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub slm_quant_version: String,
@@ -314,8 +314,8 @@ impl Registry {
         json.push('\n');
         let mut temporary = tempfile::NamedTempFile::new_in(&folder)
             .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
-        // The temporary file is private (0600); the registry keeps the mode it had, or gets
-        // the usual 0644 of a published file, so the web server rendering it can still read it.
+        // The temporary file is private (0600). The registry keeps the mode it had, or gets the
+        // usual 0644 of a published file, so a web server rendering it can still read it.
         let permissions = std::fs::metadata(path)
             .map(|old| old.permissions())
             .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));

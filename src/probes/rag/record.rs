@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
@@ -150,8 +151,27 @@ pub fn write_results(path: &Path, lines: &[ResultLine]) -> Result<()> {
     let mut temporary = tempfile::NamedTempFile::new_in(folder)
         .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
     temporary.write_all(text.as_bytes())?;
+    // The temporary file is private (0600), but the results are published beside the
+    // registry, so they get the usual mode of a published file.
+    temporary
+        .as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     temporary
         .persist(path)
         .with_context(|| format!("cannot write RAG results {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_file_is_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results/rag.jsonl");
+        write_results(&path, &[]).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
 }
